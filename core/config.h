@@ -1,0 +1,120 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/net.h"
+
+namespace rootfarm {
+
+// A configuration error. what() is one line: "FILE:LINE: KEY = VALUE: reason".
+class ConfigError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct LogConfig {
+    std::string level = "info";
+};
+
+struct StoreConfig {
+    uint64_t client_quota = 0;                  // bytes per client delta; 0 = unlimited
+    std::string boot_mount = "/boot/firmware";  // where the boot tree appears in the root view
+};
+
+struct NfsConfig {
+    enum class Portmap { kAuto, kBuiltin, kOff };
+
+    bool enabled = true;
+    Ipv4 listen{};  // 0.0.0.0 = all addresses
+    uint16_t port = 2049;
+    uint16_t mount_port = 20048;
+    uint16_t portmap_port = 111;
+    Portmap portmap = Portmap::kAuto;
+    int threads = 0;    // 0 = one per core
+    bool udp = true;    // also serve NFS and MOUNT over UDP
+    std::string trace;  // when set, log every NFS call to this file (bench replay)
+    std::vector<std::string> exports{"/"};  // paths a client may MNT to get its root
+};
+
+struct TftpConfig {
+    bool enabled = true;
+    Ipv4 listen{};
+    uint16_t port = 69;
+    bool rewrite_cmdline = false;
+    uint32_t timeout_ms = 1000;    // retransmit timeout when the client asks for none
+    uint32_t retries = 5;          // retransmits of one packet before giving up
+    uint32_t max_transfers = 256;  // concurrent transfers in total
+    uint32_t max_transfers_per_client = 16;
+    uint32_t nfs_rsize = 65536;  // rsize/wsize put into a generated cmdline.txt
+};
+
+struct DhcpConfig {
+    enum class Mode { kServer, kProxy };
+
+    bool enabled = false;
+    std::string interface;  // bind to this device (SO_BINDTODEVICE); empty = any
+    Ipv4 listen{};
+    uint16_t port = 67;
+    uint16_t client_port = 68;
+    Mode mode = Mode::kServer;
+    std::optional<Ipv4> range_start;
+    std::optional<Ipv4> range_end;
+    std::optional<Ipv4> netmask;
+    std::optional<Ipv4> router;
+    std::vector<Ipv4> dns;
+    std::string domain;
+    uint32_t lease_time = 3600;  // seconds
+    std::string boot_file;       // option 67 for generic PXE clients (iPXE, PC BIOS)
+    std::optional<uint32_t> pi3_reply_delay_ms;  // unset: 1000 in proxy mode, 0 in server mode
+};
+
+struct DefaultsConfig {
+    enum class Enroll { kKnown, kAnyPi };
+    enum class OnImageChange { kReset, kKeep };
+
+    std::string image = "default";
+    Enroll enroll = Enroll::kKnown;
+    OnImageChange on_image_change = OnImageChange::kReset;
+};
+
+struct ImageConfig {
+    bool enable_ssh = false;
+    bool setcap_fallback = false;
+};
+
+struct ClientConfig {
+    MacAddr mac;
+    std::optional<Ipv4> ip;
+    std::string serial;    // lower-case hex as the Pi prints it, e.g. "1a2b3c4d"
+    std::string hostname;  // empty = "pi-<serial>"
+    std::string image;     // empty = [defaults] image
+    bool root_squash = false;
+};
+
+struct Config {
+    std::filesystem::path source;  // the file it was read from, for messages
+    std::filesystem::path state_dir = "/var/lib/rootfarm";
+    Ipv4 server_ip{};  // the address clients reach us at
+    LogConfig log;
+    StoreConfig store;
+    NfsConfig nfs;
+    TftpConfig tftp;
+    DhcpConfig dhcp;
+    DefaultsConfig defaults;
+    ImageConfig image;
+    std::vector<ClientConfig> clients;
+};
+
+// Reads and validates a rootfarm.toml. Throws ConfigError naming file, line, key and value for
+// a syntax error, an unknown key, a wrong type, a malformed MAC/IP or a duplicate client.
+Config load_config(const std::filesystem::path& path);
+// The same from text; `source_name` stands for the file name in messages.
+Config parse_config(std::string_view text, std::string_view source_name);
+
+}  // namespace rootfarm

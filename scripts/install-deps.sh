@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs rootfarm's build and test dependencies from Debian's packages when any is missing.
+# Idempotent; prints nothing when everything is already there.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libtirpc-dev liburing-dev libxxhash-dev libspdlog-dev libfmt-dev
+    libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
+    libext2fs-dev libnfs-dev libnfs-utils
+    busybox udhcpc tftp-hpa curl rpcbind iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

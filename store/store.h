@@ -1,0 +1,253 @@
+#pragma once
+
+// The store: one golden image (root tree + boot tree + optional read-only layers), and one
+// writable copy-on-write delta per client. Protocol code (nfsd, tftpd) talks only to this.
+//
+// Errors are errno values in std::generic_category():
+//   ENOENT no such name            EEXIST name exists           ENOTDIR / EISDIR wrong type
+//   ENOTEMPTY directory not empty  EINVAL bad argument          ENAMETOOLONG name > 255 bytes
+//   EDQUOT client quota exceeded   ENOSPC disk full             EXDEV / EMLINK as POSIX
+//   ESTALE  object gone, or handle of a reset delta / other image generation
+//   EBADF   handle malformed, forged (tag mismatch) or issued to another client
+//   ECANCELED  SETATTR guard (ctime) did not match          (NFS3ERR_NOT_SYNC)
+//   EIO     backing storage failed             EROFS  mutating call on an image_view
+// Permission checks against caller credentials are the protocol's job (nfsd); the store
+// enforces only structure (types, emptiness, names, quota).
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/net.h"
+#include "core/result.h"
+
+namespace rootfarm::store {
+
+using ObjectId = uint64_t;
+
+// Values are those of NFSv3 ftype3 (RFC 1813 §2.5).
+enum class FileType : uint8_t {
+    kRegular = 1, kDirectory = 2, kBlock = 3, kChar = 4, kSymlink = 5, kSocket = 6, kFifo = 7
+};
+
+struct Time {
+    int64_t sec = 0;
+    uint32_t nsec = 0;
+    auto operator<=>(const Time&) const = default;
+};
+
+struct Attr {
+    FileType type = FileType::kRegular;
+    uint32_t mode = 0;  // permission bits incl. setuid/setgid/sticky (07777), no type bits
+    uint32_t nlink = 1;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    uint64_t size = 0;
+    uint64_t used = 0;  // bytes allocated
+    uint32_t rdev_major = 0;
+    uint32_t rdev_minor = 0;
+    uint64_t fsid = 0;    // one fsid for the whole view (NFS-NOTES 2)
+    uint64_t fileid = 0;  // == object id; below 2^32 where possible (NFS-NOTES 3)
+    Time atime, mtime, ctime;
+};
+
+// Pre-operation attributes for wcc_data (RFC 1813 §2.6).
+struct WccAttr {
+    uint64_t size = 0;
+    Time mtime, ctime;
+};
+
+// Captured atomically with the change it brackets (NFS-NOTES 10).
+struct Wcc {
+    std::optional<WccAttr> before;
+    std::optional<Attr> after;
+};
+
+struct SetAttrArgs {
+    enum class TimeHow { kDontChange, kServerTime, kClientTime };
+    std::optional<uint32_t> mode;
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
+    std::optional<uint64_t> size;
+    TimeHow atime_how = TimeHow::kDontChange;
+    TimeHow mtime_how = TimeHow::kDontChange;
+    Time atime, mtime;
+    std::optional<Time> guard_ctime;  // RFC 1813 §3.3.2: compared to the nanosecond
+};
+
+// Who creates an object: the new object's owner.
+struct Owner {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+};
+
+struct CreateArgs {
+    enum class Mode { kUnchecked, kGuarded, kExclusive };  // RFC 1813 §3.3.8
+    Mode mode = Mode::kUnchecked;
+    uint64_t verifier = 0;  // kExclusive: persisted, a retransmit gets the same object back
+    SetAttrArgs attrs;      // initial attributes (ignored for kExclusive)
+    Owner owner;
+};
+
+struct NewObject {
+    ObjectId id = 0;
+    Attr attr;
+    Wcc dir;  // the parent directory's wcc
+};
+
+struct RenameResult {
+    Wcc from_dir;
+    Wcc to_dir;
+};
+
+struct LinkResult {
+    Attr file;
+    Wcc dir;
+};
+
+struct DirEntry {
+    std::string name;
+    ObjectId id = 0;
+    uint64_t cookie = 0;  // stable per entry; never 0, 1 or 2 (left for ".", ".." and start)
+    FileType type = FileType::kRegular;
+};
+
+struct DirPage {
+    std::vector<DirEntry> entries;  // "." and ".." are not included
+    bool eof = false;
+};
+
+// A backing file open for I/O. The descriptor stays valid while this object lives, even if the
+// client's view moves on (copy-up, rename, remove).
+class BackingFile {
+public:
+    explicit BackingFile(int fd) : fd_(fd) {}
+    ~BackingFile();
+    BackingFile(const BackingFile&) = delete;
+    BackingFile& operator=(const BackingFile&) = delete;
+    int fd() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+struct ReadTarget {
+    std::shared_ptr<BackingFile> file;  // nullptr when the file is empty or all hole
+    Attr attr;                          // size bounds the read: bytes past the backing file's
+                                        // end but below attr.size read as zeros
+};
+
+struct WriteTarget {
+    std::shared_ptr<BackingFile> file;  // the client's own data object (copied up if needed)
+    WccAttr before;
+};
+
+struct FsStat {
+    uint64_t total_bytes = 0, free_bytes = 0, avail_bytes = 0;
+    uint64_t total_files = 0, free_files = 0, avail_files = 0;
+};
+
+// An opaque NFS file handle, at most 64 bytes (RFC 1813 §2.5 allows 64).
+struct Handle {
+    uint8_t size = 0;
+    std::array<uint8_t, 64> bytes{};
+    std::span<const uint8_t> span() const { return {bytes.data(), size}; }
+};
+
+// One client's merged, writable view of its image. Thread-safe: calls may come from every NFS
+// and TFTP worker at once. Every namespace operation and setattr is on stable storage (journal
+// fdatasync'ed, group-committed with concurrent callers) before it returns.
+class ClientView {
+public:
+    virtual ~ClientView() = default;
+
+    virtual const MacAddr& mac() const = 0;
+    virtual const std::string& image() const = 0;
+    virtual ObjectId root() const = 0;
+    // The directory where the boot tree is mounted in this view (e.g. /boot/firmware); the TFTP
+    // server serves files below it.
+    virtual ObjectId boot_root() const = 0;
+
+    // Handles resolve only in the view that issued them and survive restarts, renames and
+    // copy-ups.
+    virtual Handle handle(ObjectId id) const = 0;
+    virtual Result<ObjectId> resolve(std::span<const uint8_t> handle) const = 0;
+
+    virtual Result<Attr> getattr(ObjectId id) const = 0;
+    // "." and ".." are understood; ".." of the root is the root.
+    virtual Result<ObjectId> lookup(ObjectId dir, std::string_view name) const = 0;
+    virtual Result<std::string> readlink(ObjectId id) const = 0;
+    // Entries after `cookie` (0 = from the start), at most `max_entries`. Cookies stay valid
+    // across changes and restarts: an entry removed since is simply skipped.
+    virtual Result<DirPage> readdir(ObjectId dir, uint64_t cookie, size_t max_entries) const = 0;
+    virtual FsStat fsstat() const = 0;
+
+    virtual Result<ReadTarget> open_read(ObjectId id) const = 0;
+    // Copies lower data up on the first write (FICLONE, else copy_file_range); the caller then
+    // writes into the returned file (e.g. with io_uring) and reports with end_write.
+    virtual Result<WriteTarget> begin_write(ObjectId id) = 0;
+    // Records the write [offset, offset+count): size and mtime/ctime. With `stable`, data and
+    // metadata are synced before it returns (FILE_SYNC); otherwise they wait for commit().
+    virtual Result<Attr> end_write(ObjectId id, uint64_t offset, uint64_t count, bool stable) = 0;
+    // Makes every write to `id` so far stable (COMMIT).
+    virtual Result<void> commit(ObjectId id) = 0;
+
+    virtual Result<Wcc> setattr(ObjectId id, const SetAttrArgs& args) = 0;
+    virtual Result<NewObject> create(ObjectId dir, std::string_view name,
+                                     const CreateArgs& args) = 0;
+    virtual Result<NewObject> mkdir(ObjectId dir, std::string_view name,
+                                    const SetAttrArgs& attrs, Owner owner) = 0;
+    virtual Result<NewObject> symlink(ObjectId dir, std::string_view name,
+                                      std::string_view target, const SetAttrArgs& attrs,
+                                      Owner owner) = 0;
+    // type is kChar, kBlock, kSocket or kFifo.
+    virtual Result<NewObject> mknod(ObjectId dir, std::string_view name, FileType type,
+                                    uint32_t rdev_major, uint32_t rdev_minor,
+                                    const SetAttrArgs& attrs, Owner owner) = 0;
+    virtual Result<LinkResult> link(ObjectId file, ObjectId dir, std::string_view name) = 0;
+    virtual Result<Wcc> remove(ObjectId dir, std::string_view name) = 0;
+    virtual Result<Wcc> rmdir(ObjectId dir, std::string_view name) = 0;
+    // POSIX rename: over an existing target of a compatible type, across directories.
+    virtual Result<RenameResult> rename(ObjectId from_dir, std::string_view from_name,
+                                        ObjectId to_dir, std::string_view to_name) = 0;
+};
+
+struct StoreOptions {
+    std::filesystem::path state_dir;
+    std::string boot_mount = "/boot/firmware";
+    uint64_t client_quota = 0;  // bytes; 0 = unlimited
+};
+
+// What changed in one client's delta, for `rootfarm client diff`.
+struct DeltaChange {
+    char kind;  // 'A' added, 'M' modified (data or attributes), 'D' removed
+    std::string path;
+};
+
+class Store {
+public:
+    // Opens <state_dir> (creating it and its secret key if needed).
+    static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+    virtual ~Store() = default;
+
+    virtual std::vector<std::string> images() const = 0;
+    // The view of client `mac` onto image `image`, created (empty delta) on first use and
+    // shared by every later caller. ENOENT if the image does not exist.
+    virtual Result<std::shared_ptr<ClientView>> view(const MacAddr& mac,
+                                                     std::string_view image) = 0;
+    // A read-only view of the pristine image, for clients we do not know (TFTP from an unknown
+    // address serves the default image's boot files). Mutating calls answer EROFS.
+    virtual Result<std::shared_ptr<const ClientView>> image_view(std::string_view image) = 0;
+    // Drops the client's delta while serving: its old handles answer ESTALE from now on, other
+    // clients are untouched, and its next view() is the pristine image.
+    virtual Result<void> reset(const MacAddr& mac) = 0;
+    virtual Result<std::vector<DeltaChange>> diff(const MacAddr& mac) const = 0;
+};
+
+}  // namespace rootfarm::store
