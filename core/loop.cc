@@ -36,6 +36,18 @@ Result<int> make_socket(int type, Ipv4 addr, uint16_t port, bool reuse_port) {
     return fd;
 }
 
+// A free slot of a slab (reusing a freed one first); the slot's object stays where it is.
+template <class T>
+uint32_t take_slot(std::vector<std::unique_ptr<T>>& slab, std::vector<uint32_t>& free) {
+    if (!free.empty()) {
+        const uint32_t slot = free.back();
+        free.pop_back();
+        return slot;
+    }
+    slab.push_back(std::make_unique<T>());
+    return static_cast<uint32_t>(slab.size() - 1);
+}
+
 uint16_t bound_port(int fd) {
     sockaddr_in sa{};
     socklen_t len = sizeof sa;
@@ -191,7 +203,7 @@ Result<void> Loop::init() {
     reg.ring_entries = count;
     reg.bgid = kBufferGroup;
     if (int r = io_uring_register_buf_ring(&ring_, &reg, 0); r < 0) return errno_error(-r);
-    buffers_.resize(static_cast<size_t>(count) * options_.buffer_size);
+    buffers_.reset(new uint8_t[static_cast<size_t>(count) * options_.buffer_size]);
     for (unsigned i = 0; i < count; ++i) {
         io_uring_buf_ring_add(buf_ring_, buffer(static_cast<uint16_t>(i)), options_.buffer_size,
                               static_cast<uint16_t>(i), io_uring_buf_ring_mask(count),
@@ -231,7 +243,7 @@ Loop::~Loop() {
 }
 
 uint8_t* Loop::buffer(uint16_t bid) {
-    return buffers_.data() + static_cast<size_t>(bid) * options_.buffer_size;
+    return buffers_.get() + static_cast<size_t>(bid) * options_.buffer_size;
 }
 
 void Loop::recycle_buffer(uint16_t bid) {
@@ -250,14 +262,7 @@ io_uring_sqe* Loop::get_sqe() {
 }
 
 uint64_t Loop::new_op(Op op) {
-    uint32_t slot;
-    if (!free_ops_.empty()) {
-        slot = free_ops_.back();
-        free_ops_.pop_back();
-    } else {
-        slot = static_cast<uint32_t>(ops_.size());
-        ops_.push_back(std::make_unique<Op>());
-    }
+    const uint32_t slot = take_slot(ops_, free_ops_);
     const uint32_t generation = ops_[slot]->generation + 1;
     *ops_[slot] = std::move(op);
     ops_[slot]->generation = generation;
@@ -326,6 +331,8 @@ void Loop::run() {
 
 void Loop::shutdown_all() {
     if (!ring_ready_) return;
+    // From here on nothing re-arms (the wake read, accepts, receives, the tick).
+    stop_requested_ = true;
     for (auto& l : listeners_) {
         if (l->fd >= 0) {
             ::shutdown(l->fd, SHUT_RDWR);
@@ -474,14 +481,7 @@ void Loop::handle_accept(Op& op, int res, bool more) {
         }
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        uint32_t index;
-        if (!free_conns_.empty()) {
-            index = free_conns_.back();
-            free_conns_.pop_back();
-        } else {
-            index = static_cast<uint32_t>(conns_.size());
-            conns_.push_back(std::make_unique<Connection>());
-        }
+        const uint32_t index = take_slot(conns_, free_conns_);
         const uint32_t generation = conns_[index]->generation_ + 1;
         conns_[index] = std::make_unique<Connection>();
         Connection& c = *conns_[index];

@@ -223,7 +223,7 @@ class Loop {
     bool defer_taskrun_ = false;
     io_uring_buf_ring* buf_ring_ = nullptr;
     size_t buf_ring_bytes_ = 0;
-    std::vector<uint8_t> buffers_;
+    std::unique_ptr<uint8_t[]> buffers_;  // not zeroed: pages are touched only when used
     static constexpr uint16_t kBufferGroup = 1;
 
     std::vector<std::unique_ptr<Op>> ops_;  // slot table; user_data = slot | generation << 32
