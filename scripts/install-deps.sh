@@ -4,11 +4,11 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config
+    build-essential cmake ninja-build pkg-config
     libtirpc-dev liburing-dev libxxhash-dev libspdlog-dev libfmt-dev
     libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
     libext2fs-dev libnfs-dev libnfs-utils
-    busybox udhcpc tftp-hpa curl rpcbind iproute2
+    busybox udhcpc isc-dhcp-client tftp-hpa curl rpcbind iproute2
 )
 
 missing=()
