@@ -33,7 +33,13 @@ using ObjectId = uint64_t;
 
 // Values are those of NFSv3 ftype3 (RFC 1813 §2.5).
 enum class FileType : uint8_t {
-    kRegular = 1, kDirectory = 2, kBlock = 3, kChar = 4, kSymlink = 5, kSocket = 6, kFifo = 7
+    kRegular = 1,
+    kDirectory = 2,
+    kBlock = 3,
+    kChar = 4,
+    kSymlink = 5,
+    kSocket = 6,
+    kFifo = 7
 };
 
 struct Time {
@@ -126,14 +132,14 @@ struct DirPage {
 // A backing file open for I/O. The descriptor stays valid while this object lives, even if the
 // client's view moves on (copy-up, rename, remove).
 class BackingFile {
-public:
+  public:
     explicit BackingFile(int fd) : fd_(fd) {}
     ~BackingFile();
     BackingFile(const BackingFile&) = delete;
     BackingFile& operator=(const BackingFile&) = delete;
     int fd() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 
@@ -164,7 +170,7 @@ struct Handle {
 // and TFTP worker at once. Every namespace operation and setattr is on stable storage (journal
 // fdatasync'ed, group-committed with concurrent callers) before it returns.
 class ClientView {
-public:
+  public:
     virtual ~ClientView() = default;
 
     virtual const MacAddr& mac() const = 0;
@@ -201,11 +207,10 @@ public:
     virtual Result<Wcc> setattr(ObjectId id, const SetAttrArgs& args) = 0;
     virtual Result<NewObject> create(ObjectId dir, std::string_view name,
                                      const CreateArgs& args) = 0;
-    virtual Result<NewObject> mkdir(ObjectId dir, std::string_view name,
-                                    const SetAttrArgs& attrs, Owner owner) = 0;
-    virtual Result<NewObject> symlink(ObjectId dir, std::string_view name,
-                                      std::string_view target, const SetAttrArgs& attrs,
-                                      Owner owner) = 0;
+    virtual Result<NewObject> mkdir(ObjectId dir, std::string_view name, const SetAttrArgs& attrs,
+                                    Owner owner) = 0;
+    virtual Result<NewObject> symlink(ObjectId dir, std::string_view name, std::string_view target,
+                                      const SetAttrArgs& attrs, Owner owner) = 0;
     // type is kChar, kBlock, kSocket or kFifo.
     virtual Result<NewObject> mknod(ObjectId dir, std::string_view name, FileType type,
                                     uint32_t rdev_major, uint32_t rdev_minor,
@@ -231,7 +236,7 @@ struct DeltaChange {
 };
 
 class Store {
-public:
+  public:
     // Opens <state_dir> (creating it and its secret key if needed).
     static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
     virtual ~Store() = default;
@@ -248,6 +253,13 @@ public:
     // clients are untouched, and its next view() is the pristine image.
     virtual Result<void> reset(const MacAddr& mac) = 0;
     virtual Result<std::vector<DeltaChange>> diff(const MacAddr& mac) const = 0;
+    // Moves client `mac` to image `image` (call it when the client mounts, never under a running
+    // client). With `keep_delta` its changes stay and apply by object id: they land on the same
+    // paths where the new image's ids were carried over from the old one (store/id_map.h);
+    // without, its delta is dropped as by reset(). Until then view() of another image than the
+    // client's delta answers EXDEV. ENOENT if the image does not exist.
+    virtual Result<void> switch_image(const MacAddr& mac, std::string_view image,
+                                      bool keep_delta) = 0;
 };
 
 }  // namespace rootfarm::store

@@ -1,0 +1,215 @@
+#include "store/journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "core/log.h"
+#include "store/codec.h"
+#include "store/fs_util.h"
+
+namespace rootfarm::store {
+
+namespace {
+
+constexpr std::string_view kJournalMagic = "RFJRNL01";
+constexpr std::string_view kSnapshotMagic = "RFSNAP01";
+constexpr size_t kHeader = 12;  // u32 length + u64 checksum
+// A record larger than this is certainly garbage (a snapshot splits its state into records).
+constexpr uint32_t kMaxRecord = 64u << 20;
+
+// Walks the framed records of `data` after the magic; returns the offset after the last intact
+// one, or nullopt if `on_record` refused one.
+std::optional<size_t> scan(std::string_view data, size_t offset, const RecordFn& on_record) {
+    while (data.size() - offset >= kHeader) {
+        Decoder d(data.substr(offset, kHeader));
+        uint32_t length;
+        uint64_t sum;
+        (void)d.u32(length);
+        (void)d.u64(sum);
+        if (length > kMaxRecord || length > data.size() - offset - kHeader) break;
+        std::string_view payload = data.substr(offset + kHeader, length);
+        if (XXH3_64bits(payload.data(), payload.size()) != sum) break;
+        if (!on_record(payload)) return std::nullopt;
+        offset += kHeader + length;
+    }
+    return offset;
+}
+
+}  // namespace
+
+std::string frame_record(std::string_view payload) {
+    Encoder e;
+    e.u32(static_cast<uint32_t>(payload.size()));
+    e.u64(XXH3_64bits(payload.data(), payload.size()));
+    std::string out = e.take();
+    out.append(payload);
+    return out;
+}
+
+Result<std::unique_ptr<Journal>> Journal::open(const std::filesystem::path& path,
+                                               const RecordFn& on_record) {
+    Result<std::string> data = read_whole_file(path);
+    if (!data.ok() && data.error() != std::errc::no_such_file_or_directory) return data.error();
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return last_error();
+    size_t end = 0;
+    bool fresh = !data.ok() || data->size() < kJournalMagic.size() ||
+                 std::string_view(*data).substr(0, kJournalMagic.size()) != kJournalMagic;
+    if (!fresh) {
+        std::optional<size_t> good = scan(*data, kJournalMagic.size(), on_record);
+        if (!good) {
+            ::close(fd);
+            return errno_error(EIO);
+        }
+        end = *good;
+        if (end != data->size()) {
+            store_log().warn("journal {}: cutting a torn tail of {} bytes at offset {}",
+                             path.string(), data->size() - end, end);
+        }
+    } else if (data.ok() && !data->empty()) {
+        // Only a crash while the journal was being created leaves a partial magic behind.
+        store_log().warn("journal {}: no valid header, starting it afresh", path.string());
+    }
+    if (fresh) {
+        if (::ftruncate(fd, 0) != 0 ||
+            ::pwrite(fd, kJournalMagic.data(), kJournalMagic.size(), 0) !=
+                static_cast<ssize_t>(kJournalMagic.size()) ||
+            ::fdatasync(fd) != 0) {
+            std::error_code ec = last_error();
+            ::close(fd);
+            return ec;
+        }
+        end = kJournalMagic.size();
+    } else if (end != data->size()) {
+        if (::ftruncate(fd, static_cast<off_t>(end)) != 0 || ::fdatasync(fd) != 0) {
+            std::error_code ec = last_error();
+            ::close(fd);
+            return ec;
+        }
+    }
+    return std::unique_ptr<Journal>(new Journal(fd, end));
+}
+
+Journal::Journal(int fd, uint64_t end) : fd_(fd), end_(end), synced_(end) {}
+
+Journal::~Journal() {
+    ::close(fd_);
+}
+
+Result<uint64_t> Journal::append(std::string_view payload) {
+    std::string record = frame_record(payload);
+    std::lock_guard lock(mu_);
+    if (failed_) return failed_;
+    size_t done = 0;
+    while (done < record.size()) {
+        ssize_t n = ::pwrite(fd_, record.data() + done, record.size() - done,
+                             static_cast<off_t>(end_ + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            std::error_code ec = last_error();
+            // Leave no partial record behind for the next append to follow.
+            if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0) failed_ = ec;
+            return ec;
+        }
+        done += static_cast<size_t>(n);
+    }
+    end_ += record.size();
+    return base_ + end_;
+}
+
+Result<void> Journal::wait_durable(uint64_t position) {
+    std::unique_lock lock(mu_);
+    while (synced_ < position) {
+        if (failed_) return failed_;
+        if (syncing_) {
+            cv_.wait(lock);
+            continue;
+        }
+        // Become the leader: one fdatasync for everything appended so far.
+        syncing_ = true;
+        uint64_t target = base_ + end_;
+        lock.unlock();
+        if (sync_hook_) sync_hook_();
+        int r = ::fdatasync(fd_);
+        std::error_code ec = r != 0 ? last_error() : std::error_code{};
+        lock.lock();
+        syncing_ = false;
+        ++syncs_;
+        if (ec) {
+            // After a failed fdatasync the kernel may have dropped the dirty pages: nothing
+            // later can be promised (the "fsyncgate" lesson), so the journal stops.
+            failed_ = ec;
+            store_log().error("journal fdatasync failed: {}", ec.message());
+        } else {
+            synced_ = std::max(synced_, target);
+        }
+        cv_.notify_all();
+    }
+    return {};
+}
+
+uint64_t Journal::end() const {
+    std::lock_guard lock(mu_);
+    return base_ + end_;
+}
+
+Result<void> Journal::clear() {
+    std::lock_guard lock(mu_);
+    if (failed_) return failed_;
+    uint64_t position = base_ + end_;
+    if (::ftruncate(fd_, static_cast<off_t>(kJournalMagic.size())) != 0 || ::fdatasync(fd_) != 0) {
+        failed_ = last_error();
+        return failed_;
+    }
+    base_ = position - kJournalMagic.size();
+    end_ = kJournalMagic.size();
+    // Everything appended so far is in the durable snapshot.
+    synced_ = std::max(synced_, position);
+    cv_.notify_all();
+    return {};
+}
+
+uint64_t Journal::bytes() const {
+    std::lock_guard lock(mu_);
+    return end_ - kJournalMagic.size();
+}
+
+uint64_t Journal::syncs() const {
+    std::lock_guard lock(mu_);
+    return syncs_;
+}
+
+Result<bool> read_journal(const std::filesystem::path& path, const RecordFn& on_record) {
+    Result<std::string> data = read_whole_file(path);
+    if (!data.ok()) {
+        if (data.error() == std::errc::no_such_file_or_directory) return false;
+        return data.error();
+    }
+    std::string_view view = *data;
+    if (view.substr(0, kJournalMagic.size()) != kJournalMagic) return true;
+    if (!scan(view, kJournalMagic.size(), on_record)) return errno_error(EIO);
+    return true;
+}
+
+Result<void> write_snapshot(const std::filesystem::path& path,
+                            const std::vector<std::string>& records) {
+    std::string data(kSnapshotMagic);
+    for (const std::string& r : records) data += frame_record(r);
+    return write_file_atomic(path, data);
+}
+
+Result<bool> read_snapshot(const std::filesystem::path& path, const RecordFn& on_record) {
+    Result<std::string> data = read_whole_file(path);
+    if (!data.ok()) {
+        if (data.error() == std::errc::no_such_file_or_directory) return false;
+        return data.error();
+    }
+    std::string_view view = *data;
+    if (view.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) return errno_error(EIO);
+    std::optional<size_t> end = scan(view, kSnapshotMagic.size(), on_record);
+    if (!end || *end != view.size()) return errno_error(EIO);
+    return true;
+}
+
+}  // namespace rootfarm::store

@@ -1,0 +1,88 @@
+#pragma once
+
+// A write-ahead journal of checksummed records, and the atomic snapshot it is compacted into.
+//
+// File layout (journal and snapshot alike): an 8-byte magic, then records, each
+//   u32 payload length | u64 XXH3-64 of the payload | payload        (little-endian)
+// Replay stops at the first record that is short or whose checksum does not match: that is the
+// tail a crash tore, and the journal is cut there before anything new is appended.
+//
+// Durability is group-committed: append() only write(2)s; wait_durable() returns once an
+// fdatasync covering the record has completed. While one caller's fdatasync runs, records
+// appended by others pile up and the next fdatasync covers all of them.
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace rootfarm::store {
+
+// Called for each intact record in order; returning false stops the replay as corrupt (EIO).
+using RecordFn = std::function<bool(std::string_view payload)>;
+
+class Journal {
+  public:
+    // Opens `path` (creating it), replays its intact records into `on_record` and cuts the torn
+    // tail, if any.
+    static Result<std::unique_ptr<Journal>> open(const std::filesystem::path& path,
+                                                 const RecordFn& on_record);
+    ~Journal();
+    Journal(const Journal&) = delete;
+    Journal& operator=(const Journal&) = delete;
+
+    // Appends one record (not yet durable). Returns the position to hand to wait_durable(). On
+    // failure nothing of the record stays in the file.
+    Result<uint64_t> append(std::string_view payload);
+    // Returns once every record up to `position` is on stable storage.
+    Result<void> wait_durable(uint64_t position);
+    // Position after the last appended record.
+    uint64_t end() const;
+    // Drops every record, after the caller has made a snapshot of them durable.
+    Result<void> clear();
+
+    // Bytes of records in the file now.
+    uint64_t bytes() const;
+    // fdatasync calls made so far.
+    uint64_t syncs() const;
+    // Tests: runs inside every group sync, before fdatasync, without the journal's lock held.
+    void set_sync_hook(std::function<void()> hook) { sync_hook_ = std::move(hook); }
+
+  private:
+    explicit Journal(int fd, uint64_t end);
+
+    int fd_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    uint64_t base_ = 0;  // positions are base_ + file offset, so they never go backwards
+    uint64_t end_;       // file offset after the last record
+    uint64_t synced_ = 0;
+    bool syncing_ = false;
+    std::error_code failed_;  // once an fdatasync failed, nothing is promised any more
+    uint64_t syncs_ = 0;
+    std::function<void()> sync_hook_;
+};
+
+// Replays a journal without changing it (for a look at a delta another process may be
+// writing). Returns false if there is none.
+Result<bool> read_journal(const std::filesystem::path& path, const RecordFn& on_record);
+
+// One framed record: length, checksum, payload.
+std::string frame_record(std::string_view payload);
+
+// Writes a snapshot made of `records` to `path` atomically and durably (temporary file, fsync,
+// rename, fsync of the directory).
+Result<void> write_snapshot(const std::filesystem::path& path,
+                            const std::vector<std::string>& records);
+// Replays a snapshot. false if there is none; EIO if it is damaged (a snapshot is written
+// atomically, so damage is not a torn tail but a failed disk).
+Result<bool> read_snapshot(const std::filesystem::path& path, const RecordFn& on_record);
+
+}  // namespace rootfarm::store

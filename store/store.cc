@@ -1,0 +1,194 @@
+// Store: the images under <state_dir>/images and one view per client.
+
+#include "store/store.h"
+
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+
+#include "core/log.h"
+#include "store/fs_util.h"
+#include "store/handle.h"
+#include "store/image_index.h"
+#include "store/view.h"
+
+namespace rootfarm::store {
+
+BackingFile::~BackingFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+class StoreImpl final : public Store {
+  public:
+    StoreImpl(StoreOptions options, HandleKey key)
+        : options_(std::move(options)), key_(std::move(key)) {}
+
+    std::vector<std::string> images() const override {
+        std::vector<std::string> out;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(images_dir(), ec)) {
+            if (std::filesystem::is_directory(e.path() / "root", ec)) {
+                out.push_back(e.path().filename().string());
+            }
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    Result<std::shared_ptr<ClientView>> view(const MacAddr& mac, std::string_view image) override {
+        std::lock_guard lock(mu_);
+        if (auto it = views_.find(mac); it != views_.end()) {
+            if (it->second->image() != image) {
+                store_log().error(
+                    "client {}: asked for image {}, its delta is on {} (switch_image "
+                    "moves it)",
+                    mac.to_string(), image, it->second->image());
+                return errno_error(EXDEV);
+            }
+            return std::shared_ptr<ClientView>(it->second);
+        }
+        Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
+        if (!index.ok()) return index.error();
+        Result<std::shared_ptr<ClientViewImpl>> v =
+            ClientViewImpl::open(mac, *index, key_, client_dir(mac), options_.client_quota);
+        if (!v.ok()) return v.error();
+        views_.emplace(mac, *v);
+        return std::shared_ptr<ClientView>(*v);
+    }
+
+    Result<std::shared_ptr<const ClientView>> image_view(std::string_view image) override {
+        std::lock_guard lock(mu_);
+        if (auto it = pristine_.find(std::string(image)); it != pristine_.end()) {
+            return std::shared_ptr<const ClientView>(it->second);
+        }
+        Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
+        if (!index.ok()) return index.error();
+        auto v = ClientViewImpl::pristine(*index, key_);
+        pristine_.emplace(std::string(image), v);
+        return std::shared_ptr<const ClientView>(v);
+    }
+
+    Result<void> reset(const MacAddr& mac) override {
+        std::lock_guard lock(mu_);
+        return reset_locked(mac);
+    }
+
+    Result<void> reset_locked(const MacAddr& mac) {
+        if (auto it = views_.find(mac); it != views_.end()) return it->second->reset();
+        std::filesystem::path dir = client_dir(mac);
+        std::filesystem::path trash = dir;
+        trash += ".trash";
+        if (::rename(dir.c_str(), trash.c_str()) != 0) {
+            if (errno == ENOENT) return {};
+            return last_error();
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(trash, ec);
+        store_log().info("client {}: delta removed", mac.to_string());
+        return fsync_dir(dir.parent_path());
+    }
+
+    Result<std::vector<DeltaChange>> diff(const MacAddr& mac) const override {
+        std::lock_guard lock(mu_);
+        if (auto it = views_.find(mac); it != views_.end()) return it->second->diff();
+        Result<DeltaMeta> parsed = load_delta_meta(client_dir(mac) / "delta.meta");
+        if (!parsed.ok()) {
+            if (parsed.error() == std::errc::no_such_file_or_directory) {
+                return std::vector<DeltaChange>{};  // no delta: nothing changed
+            }
+            return parsed.error();
+        }
+        Result<std::shared_ptr<const ImageIndex>> index = index_locked(parsed->image);
+        if (!index.ok()) return index.error();
+        Result<std::shared_ptr<ClientViewImpl>> v =
+            ClientViewImpl::inspect(mac, *index, key_, client_dir(mac));
+        if (!v.ok()) return v.error();
+        return (*v)->diff();
+    }
+
+    Result<void> switch_image(const MacAddr& mac, std::string_view image,
+                              bool keep_delta) override {
+        std::lock_guard lock(mu_);
+        Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
+        if (!index.ok()) return index.error();
+        if (auto it = views_.find(mac); it != views_.end()) {
+            if (it->second->image() == image) return {};
+            return it->second->switch_image(*index, keep_delta);
+        }
+        std::filesystem::path meta_path = client_dir(mac) / "delta.meta";
+        Result<DeltaMeta> meta = load_delta_meta(meta_path);
+        if (!meta.ok()) {
+            // No delta yet: the next view() starts one on whatever image it names.
+            return meta.error() == std::errc::no_such_file_or_directory ? Result<void>()
+                                                                        : meta.error();
+        }
+        if (meta->image == image) return {};
+        if (!keep_delta) return reset_locked(mac);
+        meta->image = std::string(image);
+        store_log().info("client {}: moved to image {} keeping its delta", mac.to_string(), image);
+        return save_delta_meta(meta_path, *meta);
+    }
+
+  private:
+    std::filesystem::path images_dir() const { return options_.state_dir / "images"; }
+    std::filesystem::path client_dir(const MacAddr& mac) const {
+        return options_.state_dir / "clients" / mac.dashed();
+    }
+
+    Result<std::shared_ptr<const ImageIndex>> index_locked(std::string_view image) const {
+        std::string name(image);
+        if (auto it = indexes_.find(name); it != indexes_.end()) return it->second;
+        if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+            return errno_error(ENOENT);
+        }
+        ImageOptions o;
+        o.name = name;
+        o.image_dir = images_dir() / name;
+        o.id_map_path = options_.state_dir / "index" / (name + ".ids");
+        o.layers_dir = options_.state_dir / "layers";
+        o.boot_mount = options_.boot_mount;
+        Result<std::shared_ptr<const ImageIndex>> index = ImageIndex::build(o);
+        if (!index.ok()) return index.error();
+        indexes_.emplace(name, *index);
+        return index;
+    }
+
+    const StoreOptions options_;
+    const HandleKey key_;
+    mutable std::mutex mu_;
+    mutable std::map<std::string, std::shared_ptr<const ImageIndex>> indexes_;
+    std::map<MacAddr, std::shared_ptr<ClientViewImpl>> views_;
+    std::map<std::string, std::shared_ptr<ClientViewImpl>> pristine_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+    std::error_code ec;
+    for (const char* sub : {"images", "layers", "clients", "index"}) {
+        std::filesystem::create_directories(options.state_dir / sub, ec);
+        if (ec) {
+            store_log().error("cannot create {}: {}", (options.state_dir / sub).string(),
+                              ec.message());
+            return ec;
+        }
+    }
+    // Leftovers of a reset interrupted by a crash.
+    for (const auto& e : std::filesystem::directory_iterator(options.state_dir / "clients", ec)) {
+        std::string name = e.path().filename().string();
+        if (name.starts_with(".trash-") || name.ends_with(".trash")) {
+            std::filesystem::remove_all(e.path(), ec);
+        }
+    }
+    Result<HandleKey> key = HandleKey::load_or_create(options.state_dir / "secret");
+    if (!key.ok()) {
+        store_log().error("{}: {}", (options.state_dir / "secret").string(), key.error().message());
+        return key.error();
+    }
+    return std::unique_ptr<Store>(new StoreImpl(options, std::move(*key)));
+}
+
+}  // namespace rootfarm::store
