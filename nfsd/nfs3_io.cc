@@ -1,0 +1,153 @@
+// READ and WRITE (RFC 1813 §3.3.6, §3.3.7): data moves through io_uring (Loop::read_at /
+// write_at) on the store's backing-file descriptors; replies may complete out of order.
+
+#include <algorithm>
+
+#include "nfsd/access.h"
+#include "nfsd/nfs3.h"
+#include "nfsd/nfs3_util.h"
+#include "nfsd/nfs3_xdr.h"
+#include "nfsd/record.h"
+
+namespace rootfarm::nfsd {
+
+namespace {
+
+enum StableHow : uint32_t { kUnstable = 0, kDataSync = 1, kFileSync = 2 };
+
+std::vector<uint8_t> status_reply(uint32_t xid, uint32_t status,
+                                  const std::function<void(XdrWriter&)>& rest) {
+    auto v = new_reply(128);
+    XdrWriter w(v);
+    write_accepted(w, xid, AcceptStat::kSuccess);
+    w.u32(status);
+    rest(w);
+    return v;
+}
+
+}  // namespace
+
+bool nfs3_read(Nfs3Call& c) {
+    FhArg fh = read_fh(c);
+    uint64_t offset = c.args.u64();
+    uint32_t count = c.args.u32();
+    if (!c.args.ok()) return false;
+    const uint32_t xid = c.header.xid;
+    auto fail = [&](uint32_t status, const std::optional<store::Attr>& a) {
+        c.respond(status_reply(xid, status, [&](XdrWriter& w) { write_post_op_attr(w, a); }));
+        return true;
+    };
+    if (fh.status) return fail(fh.status, std::nullopt);
+    auto target = c.view.open_read(fh.id);
+    if (!target) return fail(to_nfs3_status(target.error()), attr_of(c.view, fh.id));
+    const store::Attr& attr = target->attr;
+    if (attr.type == store::FileType::kDirectory) return fail(kNfs3ErrIsDir, attr);
+    if (attr.type != store::FileType::kRegular) return fail(kNfs3ErrInval, attr);
+    if (!may_read_data(attr, c.cred)) return fail(kNfs3ErrAcces, attr);
+
+    // READ at or past EOF is OK with count 0 and eof (NFS-NOTES 12).
+    uint64_t n = offset >= attr.size ? 0 : std::min<uint64_t>(attr.size - offset, count);
+    n = std::min<uint64_t>(n, c.max_io);
+    const bool eof = offset + n >= attr.size;
+    auto reply = std::make_shared<std::vector<uint8_t>>(new_reply(n + 160));
+    XdrWriter w(*reply);
+    write_accepted(w, xid, AcceptStat::kSuccess);
+    w.u32(kNfs3Ok);
+    write_post_op_attr(w, attr);
+    w.u32(static_cast<uint32_t>(n));
+    w.boolean(eof);
+    w.u32(static_cast<uint32_t>(n));
+    const size_t data_at = reply->size();
+    // Zero-filled: bytes below attr.size but past the backing file's end read as zeros.
+    reply->resize(data_at + xdr_pad(n), 0);
+    if (n == 0 || !target->file) {
+        c.respond(std::move(*reply));
+        return true;
+    }
+    std::span<uint8_t> buf(reply->data() + data_at, n);
+    c.loop->read_at(target->file->fd(), offset, buf,
+                    [reply, file = target->file, respond = c.respond, xid, attr](int res) {
+                        if (res < 0) {
+                            respond(status_reply(xid, kNfs3ErrIo, [&](XdrWriter& w) {
+                                write_post_op_attr(w, attr);
+                            }));
+                            return;
+                        }
+                        respond(std::move(*reply));
+                    });
+    return true;
+}
+
+bool nfs3_write(Nfs3Call& c) {
+    FhArg fh = read_fh(c);
+    uint64_t offset = c.args.u64();
+    uint32_t count = c.args.u32();
+    uint32_t stable = c.args.u32();
+    auto data = c.args.opaque(static_cast<uint32_t>(kMaxRecordBytes));
+    if (!c.args.ok() || stable > kFileSync || data.size() < count) return false;
+    data = data.first(count);
+    const uint32_t xid = c.header.xid;
+    auto fail = [&](uint32_t status, const std::optional<store::Attr>& a) {
+        c.respond(status_reply(xid, status, [&](XdrWriter& w) { write_unchanged_wcc(w, a); }));
+        return true;
+    };
+    if (fh.status) return fail(fh.status, std::nullopt);
+    auto before = attr_of(c.view, fh.id);
+    if (!before) return fail(kNfs3ErrStale, std::nullopt);
+    if (before->type == store::FileType::kDirectory) return fail(kNfs3ErrIsDir, before);
+    if (before->type != store::FileType::kRegular) return fail(kNfs3ErrInval, before);
+    if (!may_write_data(*before, c.cred)) return fail(kNfs3ErrAcces, before);
+    if (offset + count < offset) return fail(kNfs3ErrFBig, before);
+
+    auto target = c.view.begin_write(fh.id);
+    if (!target) return fail(to_nfs3_status(target.error()), before);
+
+    // Finishes the call once the data is in the backing file (or failed).
+    auto finish = [view = c.view_ref, id = fh.id, offset, stable, xid, respond = c.respond,
+                   verf = c.write_verifier, cred = c.cred, pre = target->before](int res) {
+        if (res < 0) {
+            respond(status_reply(xid, errno_to_nfs3(-res), [&](XdrWriter& w) {
+                write_pre_op_attr(w, pre);
+                write_post_op_attr(w, attr_of(*view, id));
+            }));
+            return;
+        }
+        const bool sync = stable != kUnstable;
+        auto after = view->end_write(id, offset, static_cast<uint64_t>(res), sync);
+        if (!after) {
+            respond(status_reply(xid, to_nfs3_status(after.error()), [&](XdrWriter& w) {
+                write_pre_op_attr(w, pre);
+                write_post_op_attr(w, attr_of(*view, id));
+            }));
+            return;
+        }
+        store::Attr post = *after;
+        // A write by anyone but the owner drops setuid/setgid (NFS-NOTES 11), as the kernel's
+        // file_remove_privs() does for a local write.
+        if ((post.mode & 06000) && cred.uid != post.uid && cred.uid != 0) {
+            store::SetAttrArgs clear;
+            clear.mode = post.mode & ~06000u;
+            if (auto wcc = view->setattr(id, clear); wcc && wcc->after) post = *wcc->after;
+        }
+        respond(status_reply(xid, kNfs3Ok, [&](XdrWriter& w) {
+            write_pre_op_attr(w, pre);
+            write_post_op_attr(w, post);
+            w.u32(static_cast<uint32_t>(res));
+            // DATA_SYNC is answered as FILE_SYNC: end_write syncs data and metadata together.
+            w.u32(sync ? kFileSync : kUnstable);
+            w.u64(verf);
+        }));
+    };
+    if (count == 0) {
+        finish(0);
+        return true;
+    }
+    // The data stays in the call record, which the completion keeps alive with the file.
+    c.loop->write_at(target->file->fd(), offset, data,
+                     [finish = std::move(finish), record = c.record, file = target->file](int res) {
+                         finish(res);
+                     });
+    return true;
+}
+
+}  // namespace rootfarm::nfsd

@@ -1,0 +1,190 @@
+#include "nfsd/nfsd.h"
+
+#include "core/log.h"
+#include "nfsd/mount.h"
+#include "nfsd/nfs3_xdr.h"
+#include "nfsd/portmap.h"
+#include "nfsd/record.h"
+#include "nfsd/service.h"
+
+namespace rootfarm::nfsd {
+
+namespace {
+
+// Calls one TCP connection may have executing at once. Past this the connection's input is not
+// parsed until replies go out, so a client pipelining thousands of 1 MiB READs cannot make us
+// buffer gigabytes of replies (the kernel keeps up to its slot table, 65536 at most, in flight).
+constexpr int kMaxInFlightPerConnection = 64;
+
+struct RpcConnState : ConnectionState {
+    RecordAssembler assembler;
+    int in_flight = 0;
+    bool parsing = false;  // on_data is on the stack: a reply must not re-enter it
+};
+
+}  // namespace
+
+// RPC over TCP: record marking in, single-fragment replies out (RFC 5531 §11). Replies go back
+// through Loop::find so a completion for a connection closed meanwhile is dropped.
+class RpcTcpHandler : public TcpHandler {
+  public:
+    explicit RpcTcpHandler(Service& service) : service_(service) {}
+
+    void on_open(Connection& conn) override { conn.state = std::make_unique<RpcConnState>(); }
+
+    void on_data(Connection& conn) override {
+        auto* st = static_cast<RpcConnState*>(conn.state.get());
+        st->parsing = true;
+        parse(conn, *st);
+        st->parsing = false;
+    }
+
+  private:
+    void parse(Connection& conn, RpcConnState& state) {
+        RpcConnState* st = &state;
+        while (!conn.closing() && st->in_flight < kMaxInFlightPerConnection) {
+            auto record = std::make_shared<std::vector<uint8_t>>();
+            size_t consumed = 0;
+            auto status = st->assembler.next(conn.input(), consumed, *record);
+            conn.consume(consumed);
+            if (status == RecordAssembler::Status::kNeedMore) return;
+            if (status == RecordAssembler::Status::kError) {
+                nfs_log().debug("oversized RPC record from {}: closing", to_string(conn.peer()));
+                conn.close();
+                return;
+            }
+            ++st->in_flight;
+            Loop* loop = &conn.loop();
+            ConnRef ref = conn.ref();
+            Request req{record, conn.peer_ip(), false, loop,
+                        [this, loop, ref](std::vector<uint8_t> reply) {
+                            Connection* c = loop->find(ref);
+                            if (!c || c->closing()) return;
+                            auto* cs = static_cast<RpcConnState*>(c->state.get());
+                            if (!reply.empty()) {
+                                set_record_mark(reply);
+                                c->send(std::move(reply));
+                            }
+                            // Resume parsing what waited while the connection was at its limit.
+                            if (cs->in_flight-- == kMaxInFlightPerConnection && !cs->parsing) {
+                                on_data(*c);
+                            }
+                        }};
+            if (!service_.handle(std::move(req))) {
+                conn.close();
+                return;
+            }
+        }
+    }
+
+    Service& service_;
+};
+
+class RpcUdpHandler : public UdpHandler {
+  public:
+    explicit RpcUdpHandler(Service& service) : service_(service) {}
+
+    void on_datagram(UdpSocket& sock, const Datagram& d) override {
+        auto record = std::make_shared<std::vector<uint8_t>>(d.data.begin(), d.data.end());
+        UdpSocket* s = &sock;
+        sockaddr_in to = d.from;
+        Request req{record, Ipv4::from_network(d.from.sin_addr), true, &sock.loop(),
+                    [s, to](std::vector<uint8_t> reply) {
+                        if (reply.empty()) return;
+                        reply.erase(reply.begin(), reply.begin() + kReplyMarkBytes);
+                        s->send_to(to, std::move(reply));
+                    }};
+        service_.handle(std::move(req));
+    }
+
+  private:
+    Service& service_;
+};
+
+NfsServer::NfsServer(const Config& config, std::unique_ptr<Service> service)
+    : config_(config),
+      service_(std::move(service)),
+      tcp_(std::make_unique<RpcTcpHandler>(*service_)),
+      udp_(std::make_unique<RpcUdpHandler>(*service_)) {}
+
+NfsServer::~NfsServer() {
+    if (registered_) unregister_from_rpcbind(mappings());
+}
+
+Result<std::unique_ptr<NfsServer>> NfsServer::create(const Config& config, ClientRegistry& clients,
+                                                     store::Store& store) {
+    auto service = std::make_unique<Service>(config, clients, store);
+    return std::unique_ptr<NfsServer>(new NfsServer(config, std::move(service)));
+}
+
+std::vector<Mapping> NfsServer::mappings() const {
+    const NfsConfig& n = config_.nfs;
+    std::vector<Mapping> m;
+    std::vector<uint32_t> protos{kIpProtoTcp};
+    if (n.udp) protos.push_back(kIpProtoUdp);
+    for (uint32_t p : protos) {
+        m.push_back({kNfsProgram, kNfsVersion, p, nfs_port_});
+        for (uint32_t v : {3u, 2u, 1u}) m.push_back({kMountProgram, v, p, mount_port_});
+    }
+    if (n.portmap != NfsConfig::Portmap::kOff && !registered_) {
+        m.push_back({kPortmapProgram, kPortmapVersion, kIpProtoTcp, n.portmap_port});
+        m.push_back({kPortmapProgram, kPortmapVersion, kIpProtoUdp, n.portmap_port});
+    }
+    return m;
+}
+
+Result<void> NfsServer::start(Loop& loop, int worker_index) {
+    const NfsConfig& n = config_.nfs;
+    auto bind_both = [&](uint16_t port) -> Result<uint16_t> {
+        auto tcp = loop.listen_tcp(n.listen, port, tcp_.get());
+        if (!tcp) return tcp.error();
+        if (n.udp) {
+            UdpOptions opts;
+            opts.reuse_port = true;
+            auto udp = loop.open_udp(n.listen, *tcp, udp_.get(), opts);
+            if (!udp) return udp.error();
+        }
+        return *tcp;
+    };
+    uint16_t nfs_port, mount_port;
+    {
+        // With port 0 (tests), every worker must bind the port worker 0 got.
+        std::lock_guard lock(mu_);
+        nfs_port = nfs_port_ ? nfs_port_ : n.port;
+        mount_port = mount_port_ ? mount_port_ : n.mount_port;
+    }
+    auto np = bind_both(nfs_port);
+    if (!np) return np.error();
+    uint16_t mp = *np;
+    if (mount_port != nfs_port || mount_port == 0) {
+        auto r = bind_both(mount_port);
+        if (!r) return r.error();
+        mp = *r;
+    }
+    {
+        std::lock_guard lock(mu_);
+        nfs_port_ = *np;
+        mount_port_ = mp;
+    }
+    if (worker_index != 0) return {};
+
+    bool serve_portmap = n.portmap == NfsConfig::Portmap::kBuiltin;
+    if (n.portmap == NfsConfig::Portmap::kAuto) {
+        registered_ = register_with_rpcbind(mappings());
+        serve_portmap = !registered_;
+        nfs_log().info("portmap: {}", registered_ ? "registered with rpcbind"
+                                                  : "no rpcbind running, answering ourselves");
+    }
+    service_->set_portmap(mappings());
+    if (serve_portmap) {
+        auto tcp = loop.listen_tcp(n.listen, n.portmap_port, tcp_.get());
+        if (!tcp) return tcp.error();
+        auto udp = loop.open_udp(n.listen, n.portmap_port, udp_.get(), UdpOptions{});
+        if (!udp) return udp.error();
+    }
+    nfs_log().info("NFS on {}:{}, MOUNT on port {}{}", n.listen.to_string(), nfs_port_, mount_port_,
+                   n.udp ? " (TCP and UDP)" : " (TCP)");
+    return {};
+}
+
+}  // namespace rootfarm::nfsd

@@ -1,0 +1,60 @@
+#pragma once
+
+// Routes one RPC call to portmap, MOUNT or NFSv3, whatever port or transport it came on, and
+// applies the duplicate request cache. Thread-safe: every worker shares one Service.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/clients.h"
+#include "core/config.h"
+#include "core/loop.h"
+#include "nfsd/drc.h"
+#include "nfsd/mount.h"
+#include "nfsd/nfs3.h"
+#include "nfsd/portmap.h"
+#include "nfsd/trace.h"
+#include "store/store.h"
+
+namespace rootfarm::nfsd {
+
+struct Request {
+    std::shared_ptr<std::vector<uint8_t>> record;  // the whole call message
+    Ipv4 peer;
+    bool udp = false;
+    Loop* loop = nullptr;
+    // Sends a reply built with new_reply(). Called exactly once per call; an empty vector
+    // means "no reply" (a retransmit of a call still executing), so transports can count calls
+    // in flight.
+    Responder respond;
+};
+
+class Service {
+  public:
+    Service(const Config& config, ClientRegistry& clients, store::Store& store);
+
+    // Handles one call. Returns false when the record is not an RPC call at all (the caller
+    // closes a TCP connection: its framing can no longer be trusted).
+    bool handle(Request req);
+
+    // The portmap table, filled in by the server once its ports are bound.
+    void set_portmap(std::vector<Mapping> mappings);
+    uint64_t write_verifier() const { return write_verifier_; }
+    Drc& drc() { return drc_; }
+
+  private:
+    void handle_nfs(const CallHeader& h, Request& req);
+
+    const Config& config_;
+    ClientRegistry& clients_;
+    store::Store& store_;
+    MountService mount_;
+    Drc drc_;
+    std::shared_ptr<const PortmapTable> portmap_;  // replaced whole; read with atomic_load
+    uint64_t write_verifier_;
+    std::unique_ptr<Tracer> tracer_;
+};
+
+}  // namespace rootfarm::nfsd
