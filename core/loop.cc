@@ -106,6 +106,7 @@ void Connection::consume(size_t n) {
 
 void Connection::send(std::vector<uint8_t> bytes) {
     if (closing_ || close_after_send_ || bytes.empty()) return;
+    queued_bytes_ += bytes.size();
     out_.push_back(std::move(bytes));
     loop_->flush_send(*this);
 }
@@ -592,6 +593,7 @@ bool Loop::handle_send(uint32_t slot, Op& op, int res) {
         return false;
     }
     op.offset += static_cast<size_t>(res);
+    c.queued_bytes_ -= std::min(c.queued_bytes_, static_cast<size_t>(res));
     if (op.offset < op.data.size()) {
         // A short write: send the rest with the same op, so the order of bytes is kept.
         io_uring_sqe* sqe = get_sqe();
@@ -615,6 +617,7 @@ void Loop::begin_close(Connection& c) {
     c.handler_->on_close(c);
     c.state.reset();
     c.out_.clear();
+    c.queued_bytes_ = 0;
     // shutdown() ends the multishot recv and any pending send; the descriptor is closed once
     // their completions are in (maybe_free), so its number cannot be reused under them.
     ::shutdown(c.fd_, SHUT_RDWR);

@@ -65,6 +65,9 @@ class Connection {
     Ipv4 peer_ip() const { return Ipv4::from_network(peer_.sin_addr); }
     uint16_t peer_port() const { return ntohs(peer_.sin_port); }
     bool closing() const { return closing_; }
+    // Bytes queued by send() and not yet handed to the kernel, so a protocol can stop reading
+    // requests from a client that does not read its replies.
+    size_t queued_bytes() const { return queued_bytes_; }
 
     std::unique_ptr<ConnectionState> state;
 
@@ -85,6 +88,7 @@ class Connection {
     bool close_after_send_ = false;
     int pending_ops_ = 0;
     uint64_t recv_op_ = 0;
+    size_t queued_bytes_ = 0;
 };
 
 // One received datagram.

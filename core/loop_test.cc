@@ -165,8 +165,10 @@ TEST(Loop, LargeReplyIsWrittenWholeToASlowReader) {
             std::vector<uint8_t> big(8 << 20);
             for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(i * 31 + 7);
             conn.send(std::move(big));
+            queued_after_send = conn.queued_bytes();
             conn.close(/*graceful=*/true);
         }
+        size_t queued_after_send = 0;
     } handler;
     uint16_t port = 0;
     LoopThread t([&](Loop& loop) { port = *loop.listen_tcp(kLocalhost, 0, &handler); });
@@ -181,6 +183,8 @@ TEST(Loop, LargeReplyIsWrittenWholeToASlowReader) {
     }
     uint8_t extra;
     EXPECT_EQ(::recv(fd, &extra, 1, 0), 0) << "graceful close after the last byte";
+    // The reply was queued whole before the kernel took any of it.
+    EXPECT_EQ(handler.queued_after_send, size_t{8} << 20);
     ::close(fd);
 }
 
