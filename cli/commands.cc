@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/net.h"
+#include "images/import.h"
 #include "store/store.h"
 
 namespace rootfarm::cli {
@@ -82,11 +83,50 @@ int not_implemented(std::string_view what, std::string_view where) {
 }
 
 int image_list(const Config& config) {
-    auto store = open_store(config);
-    if (!store) return 1;
-    for (const auto& name : store->images()) {
-        std::printf("%s%s\n", name.c_str(), name == config.defaults.image ? "  (default)" : "");
+    auto images = images::list_images(config);
+    if (!images) {
+        std::fprintf(stderr, "rootfarm: %s\n", images.error().message().c_str());
+        return 1;
     }
+    std::printf("%-20s  %10s  %8s  %s\n", "NAME", "SIZE", "FILES", "IMPORTED");
+    for (const auto& i : *images) {
+        std::printf("%-20s  %10s  %8llu  %s%s\n", i.name.c_str(), human(i.bytes).c_str(),
+                    static_cast<unsigned long long>(i.files), i.imported_at.c_str(),
+                    i.name == config.defaults.image ? "  (default)" : "");
+    }
+    return 0;
+}
+
+int image_import(const Config& config, const std::string& source, const std::string& name,
+                 bool replace) {
+    images::ImportOptions options;
+    options.replace = replace;
+    // The importer logged the detail (file, offset, path in the image); this is the summary.
+    auto report = images::import_image(config, source, name, options);
+    if (!report) {
+        std::fprintf(stderr, "rootfarm: image import %s: %s\n", source.c_str(),
+                     report.error().message().c_str());
+        return 1;
+    }
+    std::printf(
+        "imported %s as '%s': %llu files, %llu directories, %llu symlinks, %llu devices, "
+        "%llu hard links, %s\n",
+        source.c_str(), name.c_str(), static_cast<unsigned long long>(report->files),
+        static_cast<unsigned long long>(report->dirs),
+        static_cast<unsigned long long>(report->symlinks),
+        static_cast<unsigned long long>(report->devices),
+        static_cast<unsigned long long>(report->hardlinks), human(report->bytes).c_str());
+    for (const auto& f : report->fixups) std::printf("  fix-up: %s\n", f.c_str());
+    return 0;
+}
+
+int image_rm(const Config& config, const std::string& name) {
+    if (auto r = images::remove_image(config, name); !r) {
+        std::fprintf(stderr, "rootfarm: image rm %s: %s\n", name.c_str(),
+                     r.error().message().c_str());
+        return 1;
+    }
+    std::printf("removed image '%s'\n", name.c_str());
     return 0;
 }
 

@@ -14,6 +14,9 @@ namespace rootfarm::cli {
 store::StoreOptions store_options(const Config& config);
 
 int image_list(const Config& config);
+int image_import(const Config& config, const std::string& source, const std::string& name,
+                 bool replace);
+int image_rm(const Config& config, const std::string& name);
 int client_list(const Config& config);
 int client_reset(const Config& config, std::string_view mac);
 int client_diff(const Config& config, std::string_view mac);

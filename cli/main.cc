@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
     auto* image_import = image->add_subcommand("import", "import a Raspberry Pi OS .img or a tree");
     image_import->add_option("SOURCE", import_source, ".img file or directory")->required();
     image_import->add_option("NAME", import_name, "image name")->required();
+    bool import_replace = false;
+    image_import->add_flag("--replace", import_replace,
+                           "replace an existing image of that name (refused while in use)");
     std::string rm_name;
     auto* image_rm = image->add_subcommand("rm", "remove an image no client uses");
     image_rm->add_option("NAME", rm_name, "image name")->required();
@@ -68,8 +71,10 @@ int main(int argc, char** argv) {
     try {
         if (serve->parsed()) return cli::serve(config);
         if (image_list->parsed()) return cli::image_list(config);
-        if (image_import->parsed()) return cli::not_implemented("image import", "issue 7");
-        if (image_rm->parsed()) return cli::not_implemented("image rm", "issue 7");
+        if (image_import->parsed()) {
+            return cli::image_import(config, import_source, import_name, import_replace);
+        }
+        if (image_rm->parsed()) return cli::image_rm(config, rm_name);
         if (client_list->parsed()) return cli::client_list(config);
         if (client_add->parsed())
             return cli::not_implemented("client add", "edit [[client]] in the config");

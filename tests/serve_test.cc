@@ -152,9 +152,52 @@ TEST(Cli, UnimplementedCommandsSaySoAndFail) {
     TempDir dir;
     const auto config = write_file(dir.path() / "farm.toml",
                                    "state_dir = \"" + (dir.path() / "state").string() + "\"\n");
-    const auto r = run_command(rootfarm(config, {"image", "import", "x.img", "bookworm"}));
+    const auto r = run_command(rootfarm(config, {"client", "add", "dc:a6:32:00:00:09"}));
     EXPECT_EQ(r.status, 1);
     EXPECT_THAT(r.err, HasSubstr("not implemented yet"));
+}
+
+TEST(Cli, ImageImportListAndRemove) {
+    TempDir dir;
+    const fs::path state = dir.path() / "state";
+    const fs::path source = dir.path() / "tree";
+    write_file(source / "root/etc/fstab",
+               "proc /proc proc defaults 0 0\nPARTUUID=abcd-02 / ext4 defaults 0 1\n");
+    write_file(source / "root/home/pi/notes", "hello\n");
+    write_file(source / "boot/config.txt", "arm_64bit=1\n");
+    const auto config =
+        write_file(dir.path() / "farm.toml",
+                   "state_dir = \"" + state.string() + "\"\n" + "[defaults]\nimage = \"golden\"\n");
+
+    const auto imported =
+        run_command(rootfarm(config, {"image", "import", source.string(), "golden"}));
+    ASSERT_EQ(imported.status, 0) << imported.err;
+    EXPECT_THAT(imported.out, HasSubstr("imported"));
+    EXPECT_THAT(imported.out, HasSubstr("fix-up"));
+    EXPECT_TRUE(fs::exists(state / "images/golden/root/home/pi/notes"));
+    const auto spare = run_command(rootfarm(config, {"image", "import", source.string(), "spare"}));
+    ASSERT_EQ(spare.status, 0) << spare.err;
+
+    const auto again =
+        run_command(rootfarm(config, {"image", "import", source.string(), "golden"}));
+    EXPECT_EQ(again.status, 1);
+    const auto bad = run_command(
+        rootfarm(config, {"image", "import", (dir.path() / "farm.toml").string(), "junk"}));
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_THAT(bad.err, HasSubstr("rootfarm: image import"));
+    EXPECT_FALSE(fs::exists(state / "images/junk"));
+
+    const auto list = run_command(rootfarm(config, {"image", "list"}));
+    EXPECT_EQ(list.status, 0);
+    EXPECT_THAT(list.out, HasSubstr("golden"));
+    EXPECT_THAT(list.out, HasSubstr("(default)"));
+    EXPECT_THAT(list.out, HasSubstr("spare"));
+
+    // The default image is in use; the spare one is not.
+    EXPECT_EQ(run_command(rootfarm(config, {"image", "rm", "golden"})).status, 1);
+    EXPECT_TRUE(fs::exists(state / "images/golden"));
+    EXPECT_EQ(run_command(rootfarm(config, {"image", "rm", "spare"})).status, 0);
+    EXPECT_FALSE(fs::exists(state / "images/spare"));
 }
 
 TEST(Cli, ClientResetDeletesOnlyThatOverlay) {

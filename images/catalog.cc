@@ -1,0 +1,133 @@
+#include "images/catalog.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+
+#include "images/errors.h"
+#include "images/import.h"
+#include "store/delta.h"
+#include "store/fs_util.h"
+
+namespace rootfarm::images {
+
+namespace {
+
+constexpr std::string_view kTempPrefix = ".tmp-";
+
+bool process_alive(pid_t pid) {
+    return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+}  // namespace
+
+std::filesystem::path images_dir(const Config& config) {
+    return config.state_dir / "images";
+}
+std::filesystem::path layers_dir(const Config& config) {
+    return config.state_dir / "layers";
+}
+
+std::filesystem::path fixup_layer_dir(const Config& config, std::string_view name) {
+    return layers_dir(config) / (std::string(name) + "-fixups");
+}
+
+std::filesystem::path temp_path(const std::filesystem::path& dir, std::string_view what) {
+    return dir / (std::string(kTempPrefix) + std::string(what) + "-" + std::to_string(::getpid()));
+}
+
+void remove_stale_temps(const std::filesystem::path& dir) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        std::string name = entry.path().filename().string();
+        if (!name.starts_with(kTempPrefix)) continue;
+        size_t dash = name.rfind('-');
+        pid_t pid = 0;
+        auto [end, err] = std::from_chars(name.data() + dash + 1, name.data() + name.size(), pid);
+        if (err != std::errc{} || end != name.data() + name.size() || pid <= 0) continue;
+        if (process_alive(pid)) continue;
+        core_log().info("removing {} left by an interrupted import (process {} is gone)",
+                        entry.path().string(), pid);
+        std::filesystem::remove_all(entry.path(), ec);
+        if (ec) core_log().warn("removing {}: {}", entry.path().string(), ec.message());
+    }
+}
+
+Result<void> publish(const std::filesystem::path& tree, const std::filesystem::path& final,
+                     bool replace) {
+    int fd = ::open(tree.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return system_error(errno, "open " + tree.string());
+    // One syncfs instead of an fsync per file: the tree is complete on disk before its name
+    // appears, so a crash after the rename cannot expose missing data.
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return system_error(err, "syncfs " + tree.string());
+    bool exchanged = false;
+    if (::renameat2(AT_FDCWD, tree.c_str(), AT_FDCWD, final.c_str(), RENAME_NOREPLACE) != 0) {
+        if (errno != EEXIST) return system_error(errno, "rename to " + final.string());
+        if (!replace) {
+            return image_error(ImageErrc::kExists, "{} exists (use --replace)", final.string());
+        }
+        if (::renameat2(AT_FDCWD, tree.c_str(), AT_FDCWD, final.c_str(), RENAME_EXCHANGE) != 0) {
+            return system_error(errno, "exchange with " + final.string());
+        }
+        exchanged = true;
+    }
+    if (auto r = store::fsync_dir(final.parent_path()); !r) {
+        return system_error(r.error().value(), "fsync " + final.parent_path().string());
+    }
+    if (exchanged) {
+        // `tree` now holds the previous version; its temporary name keeps it out of sight.
+        std::error_code ec;
+        std::filesystem::remove_all(tree, ec);
+        if (ec) core_log().warn("removing the replaced {}: {}", tree.string(), ec.message());
+    }
+    return {};
+}
+
+Result<void> remove_tree(const std::filesystem::path& path) {
+    std::filesystem::path doomed = temp_path(path.parent_path(), path.filename().string());
+    if (::rename(path.c_str(), doomed.c_str()) != 0) {
+        return system_error(errno, "rename " + path.string());
+    }
+    if (auto r = store::fsync_dir(path.parent_path()); !r) {
+        return system_error(r.error().value(), "fsync " + path.parent_path().string());
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(doomed, ec);
+    if (ec) return system_error(ec.value(), "remove " + doomed.string());
+    return {};
+}
+
+Result<void> check_unused(const Config& config, std::string_view name) {
+    // The default image is what a client without its own `image` boots, and what TFTP serves
+    // to unknown clients, so it counts as used even with no [[client]] table.
+    if (config.defaults.image == name) {
+        return image_error(ImageErrc::kInUse, "image {} is [defaults] image", name);
+    }
+    for (const ClientConfig& c : config.clients) {
+        if (c.image == name) {
+            return image_error(ImageErrc::kInUse, "image {} is configured for client {}", name,
+                               c.mac.to_string());
+        }
+    }
+    // A delta records the image it was made on (store/delta.h); dropping that image would
+    // leave the delta's object ids pointing nowhere.
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(config.state_dir / "clients", ec)) {
+        Result<store::DeltaMeta> meta = store::load_delta_meta(entry.path() / "delta.meta");
+        if (meta && meta->image == name) {
+            return image_error(ImageErrc::kInUse, "image {} holds the delta of client {}", name,
+                               entry.path().filename().string());
+        }
+    }
+    return {};
+}
+
+}  // namespace rootfarm::images
