@@ -747,6 +747,10 @@ void Loop::maybe_free(UdpSocket& s) {
 TimerId Loop::add_timer(std::chrono::milliseconds delay, std::function<void()> fn) {
     // Round up so a timer never fires early; one extra tick covers the partial current tick.
     const uint64_t ticks = (delay.count() + options_.tick.count() - 1) / options_.tick.count() + 1;
+    // The tick is not armed while no timer is pending, so the wheel's clock stood still; bring
+    // it to now, or handle_tick's catch-up would fire this timer at once (seen as a TFTP
+    // transfer giving up after five retransmits in 9 ms after iPXE's idle 13 s).
+    timers_.skip_to(current_tick());
     const TimerId id = timers_.add(ticks, std::move(fn));
     arm_tick();
     return id;
@@ -767,11 +771,14 @@ void Loop::arm_tick() {
     tick_armed_ = true;
 }
 
+uint64_t Loop::current_tick() const {
+    return static_cast<uint64_t>((std::chrono::steady_clock::now() - start_) / options_.tick);
+}
+
 void Loop::handle_tick() {
     if (stop_requested_) return;
     // Catch up with wall time, so a late tick does not make every timer late.
-    const auto elapsed = std::chrono::steady_clock::now() - start_;
-    const uint64_t target = static_cast<uint64_t>(elapsed / options_.tick);
+    const uint64_t target = current_tick();
     do {
         timers_.advance();
     } while (timers_.now_tick() < target && timers_.pending() > 0);

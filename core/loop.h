@@ -219,6 +219,7 @@ class Loop {
     void handle_udp_recv(Op& op, int res, uint32_t flags, bool more);
     void handle_udp_send(Op& op, int res);
     void handle_tick();
+    uint64_t current_tick() const;
     void shutdown_all();
 
     Options options_;

@@ -247,6 +247,23 @@ TEST(Loop, TimerNeverFiresEarly) {
     EXPECT_GE(f.get(), std::chrono::milliseconds(150));
 }
 
+TEST(Loop, TimerAddedAfterAnIdleSpellCountsFromNow) {
+    // No timer pending for a while (the tick is not armed), then one is added: it must wait its
+    // full delay. Before the fix the wheel's clock was stale and it fired at once.
+    std::promise<std::chrono::steady_clock::duration> elapsed;
+    LoopThread t([](Loop&) {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    t.loop().post([&] {
+        const auto start = std::chrono::steady_clock::now();
+        t.loop().add_timer(std::chrono::milliseconds(200), [&, start] {
+            elapsed.set_value(std::chrono::steady_clock::now() - start);
+        });
+    });
+    auto f = elapsed.get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_GE(f.get(), std::chrono::milliseconds(200));
+}
+
 TEST(Loop, PostRunsOnLoopThreadAndFileIoCompletes) {
     const auto path = std::filesystem::temp_directory_path() / "rootfarm_loop_file_test";
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

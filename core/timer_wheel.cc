@@ -17,6 +17,13 @@ bool TimerWheel::cancel(TimerId id) {
     return timers_.erase(id) > 0;
 }
 
+void TimerWheel::skip_to(uint64_t tick) {
+    if (timers_.empty() && tick > now_) {
+        for (auto& slot : slots_) slot.clear();  // only cancelled ids can be left there
+        now_ = tick;
+    }
+}
+
 void TimerWheel::advance() {
     ++now_;
     auto& slot = slots_[now_ % slots_.size()];

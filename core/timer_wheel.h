@@ -21,6 +21,9 @@ class TimerWheel {
     bool cancel(TimerId id);
     // Moves time one tick forward and runs what is due.
     void advance();
+    // With no timer pending, moves time straight to `tick` (a later one): an idle owner stops
+    // calling advance(), and a timer added after the pause must count from now, not from then.
+    void skip_to(uint64_t tick);
     size_t pending() const { return timers_.size(); }
     uint64_t now_tick() const { return now_; }
 

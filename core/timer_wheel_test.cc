@@ -55,5 +55,20 @@ TEST(TimerWheel, CallbackMayAddTimers) {
     EXPECT_EQ(fired, 1);
 }
 
+TEST(TimerWheel, SkipToMovesAnIdleClockOnly) {
+    TimerWheel wheel(8);
+    wheel.skip_to(1000);
+    EXPECT_EQ(wheel.now_tick(), 1000u);
+    bool fired = false;
+    wheel.add(3, [&] { fired = true; });
+    wheel.skip_to(5000);  // a timer is pending: time moves only by advance()
+    EXPECT_EQ(wheel.now_tick(), 1000u);
+    wheel.advance();
+    wheel.advance();
+    EXPECT_FALSE(fired);
+    wheel.advance();
+    EXPECT_TRUE(fired);
+}
+
 }  // namespace
 }  // namespace rootfarm
