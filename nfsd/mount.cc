@@ -29,6 +29,9 @@ enum : uint32_t {
 
 constexpr uint32_t kMountPathMax = 1024;  // MNTPATHLEN
 constexpr size_t kFhSizeV1 = 32;          // RFC 1094 fhandle: fixed 32 bytes
+// DUMP entries kept per client address. A Pi mounts one or two paths; every spelling of a path
+// ("//", "/./") is a valid MNT, so without a bound one client could grow the list forever.
+constexpr size_t kMaxMountsPerClient = 8;
 
 std::string_view trim_slashes(std::string_view p) {
     while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
@@ -71,6 +74,17 @@ Result<store::ObjectId> MountService::resolve_path(const store::ClientView& view
     if (!a) return a.error();
     if (a->type != store::FileType::kDirectory) return std::errc::not_a_directory;
     return id;
+}
+
+void MountService::remember(const std::string& host, std::string_view path) {
+    std::lock_guard lock(mu_);
+    auto first = mounts_.lower_bound({host, std::string()});
+    size_t n = 0;
+    for (auto it = first; it != mounts_.end() && it->first == host; ++it) ++n;
+    if (n >= kMaxMountsPerClient && !mounts_.contains({host, std::string(path)})) {
+        mounts_.erase(first);  // make room: forget one of this client's other entries
+    }
+    mounts_.emplace(host, std::string(path));
 }
 
 std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view path, Ipv4 peer) {
@@ -121,10 +135,7 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
         w.u32(1);
         w.u32(kAuthSys);
     }
-    {
-        std::lock_guard lock(mu_);
-        mounts_.emplace(peer.to_string(), std::string(path));
-    }
+    remember(peer.to_string(), path);
     if (client->phase != BootPhase::kNfsMounted && client->phase != BootPhase::kUp) {
         clients_.set_phase(client->mac, BootPhase::kNfsMounted);
     }

@@ -35,6 +35,8 @@ class MountService {
 
   private:
     std::vector<uint8_t> mnt(const CallHeader& h, std::string_view path, Ipv4 peer);
+    // Records a mount for DUMP, at most a few per client.
+    void remember(const std::string& host, std::string_view path);
 
     const NfsConfig& config_;
     ClientRegistry& clients_;

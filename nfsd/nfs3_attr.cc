@@ -89,6 +89,13 @@ bool nfs3_setattr(Nfs3Call& c, XdrWriter& out) {
         write_unchanged_wcc(out, *before);
         return true;
     }
+    // chmod(2): whoever is outside the file's (new) group may not set setgid; the bit is
+    // dropped without an error (Linux setattr_prepare), or user 1000 could turn a file of
+    // group root into a program that runs with group root.
+    if (args.mode && (*args.mode & 02000) && c.cred.uid != 0 &&
+        !in_group(c.cred, args.gid.value_or(before->gid))) {
+        *args.mode &= ~02000u;
+    }
     if (args.size && before->type == store::FileType::kDirectory) {
         out.u32(kNfs3ErrIsDir);
         write_unchanged_wcc(out, *before);

@@ -4,6 +4,7 @@
 #include "nfsd/nfs3.h"
 #include "nfsd/nfs3_util.h"
 #include "nfsd/nfs3_xdr.h"
+#include "nfsd/record.h"
 
 namespace rootfarm::nfsd {
 
@@ -54,11 +55,18 @@ store::Owner owner_for(const Nfs3Call& c, const store::Attr& dir) {
     return o;
 }
 
-// Only root may give a new object another owner through its initial attributes.
-void restrict_initial_attrs(const Nfs3Call& c, store::SetAttrArgs& attrs) {
+// Only root may give a new object another owner through its initial attributes. A new file
+// that lands in a group its creator is not in (a setgid directory's) loses a requested setgid
+// bit, as Linux's mode_strip_sgid() does; directories keep it.
+void restrict_initial_attrs(const Nfs3Call& c, store::SetAttrArgs& attrs, const store::Owner& owner,
+                            bool is_dir = false) {
     if (c.cred.uid == 0) return;
     attrs.uid.reset();
     if (attrs.gid && !in_group(c.cred, *attrs.gid)) attrs.gid.reset();
+    if (!is_dir && attrs.mode && (*attrs.mode & 02010) == 02010 &&
+        !in_group(c.cred, attrs.gid.value_or(owner.gid))) {
+        *attrs.mode &= ~02000u;
+    }
 }
 
 void write_result(Nfs3Call& c, XdrWriter& out, const Where& w,
@@ -100,8 +108,8 @@ bool nfs3_create(Nfs3Call& c, XdrWriter& out) {
         write_where_failure(out, w);
         return true;
     }
-    restrict_initial_attrs(c, args.attrs);
     args.owner = owner_for(c, *w.dir_attr);
+    restrict_initial_attrs(c, args.attrs, args.owner);
     if (args.mode == store::CreateArgs::Mode::kUnchecked && args.attrs.size) {
         // UNCHECKED over an existing file truncates it (§3.3.8): that needs write access to it.
         auto existing = c.view.lookup(w.dir, w.name);
@@ -126,9 +134,10 @@ bool nfs3_mkdir(Nfs3Call& c, XdrWriter& out) {
         write_where_failure(out, w);
         return true;
     }
-    restrict_initial_attrs(c, attrs);
+    store::Owner owner = owner_for(c, *w.dir_attr);
+    restrict_initial_attrs(c, attrs, owner, true);
     if (w.dir_attr->mode & 02000) attrs.mode = attrs.mode.value_or(0755) | 02000;
-    write_result(c, out, w, c.view.mkdir(w.dir, w.name, attrs, owner_for(c, *w.dir_attr)));
+    write_result(c, out, w, c.view.mkdir(w.dir, w.name, attrs, owner));
     return true;
 }
 
@@ -136,15 +145,17 @@ bool nfs3_symlink(Nfs3Call& c, XdrWriter& out) {
     Where w = read_where(c);
     store::SetAttrArgs attrs;
     if (!read_sattr3(c.args, attrs)) return false;
-    std::string_view target = c.args.string(kMaxPathBytes);
+    // Any length the record holds is decoded: a target past PATH_MAX is NAMETOOLONG from the
+    // store, as knfsd answers, not GARBAGE_ARGS.
+    std::string_view target = c.args.string(static_cast<uint32_t>(kMaxRecordBytes));
     if (!c.args.ok()) return false;
     if (w.status) {
         write_where_failure(out, w);
         return true;
     }
-    restrict_initial_attrs(c, attrs);
-    write_result(c, out, w,
-                 c.view.symlink(w.dir, w.name, target, attrs, owner_for(c, *w.dir_attr)));
+    store::Owner owner = owner_for(c, *w.dir_attr);
+    restrict_initial_attrs(c, attrs, owner);
+    write_result(c, out, w, c.view.symlink(w.dir, w.name, target, attrs, owner));
     return true;
 }
 
@@ -181,10 +192,11 @@ bool nfs3_mknod(Nfs3Call& c, XdrWriter& out) {
         write_unchanged_wcc(out, w.dir_attr);
         return true;
     }
-    restrict_initial_attrs(c, attrs);
-    write_result(c, out, w,
-                 c.view.mknod(w.dir, w.name, static_cast<FileType>(type), major, minor, attrs,
-                              owner_for(c, *w.dir_attr)));
+    store::Owner owner = owner_for(c, *w.dir_attr);
+    restrict_initial_attrs(c, attrs, owner);
+    write_result(
+        c, out, w,
+        c.view.mknod(w.dir, w.name, static_cast<FileType>(type), major, minor, attrs, owner));
     return true;
 }
 

@@ -45,15 +45,15 @@ bool nfs3_fsinfo(Nfs3Call& c, XdrWriter& out) {
     const uint32_t io = static_cast<uint32_t>(c.max_io);
     out.u32(kNfs3Ok);
     write_post_op_attr(out, a);
-    out.u32(io);         // rtmax
-    out.u32(io);         // rtpref
-    out.u32(4096);       // rtmult
-    out.u32(io);         // wtmax
-    out.u32(io);         // wtpref
-    out.u32(4096);       // wtmult
-    out.u32(65536);      // dtpref
-    out.u64(INT64_MAX);  // maxfilesize
-    out.u32(0);          // time_delta: 1 ns
+    out.u32(io);                   // rtmax
+    out.u32(io);                   // rtpref
+    out.u32(4096);                 // rtmult
+    out.u32(io);                   // wtmax
+    out.u32(io);                   // wtpref
+    out.u32(4096);                 // wtmult
+    out.u32(65536);                // dtpref
+    out.u64(store::kMaxFileSize);  // maxfilesize
+    out.u32(0);                    // time_delta: 1 ns
     out.u32(1);
     out.u32(kFsfLink | kFsfSymlink | kFsfHomogeneous | kFsfCanSetTime);
     return true;

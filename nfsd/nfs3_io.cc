@@ -97,7 +97,21 @@ bool nfs3_write(Nfs3Call& c) {
     if (before->type == store::FileType::kDirectory) return fail(kNfs3ErrIsDir, before);
     if (before->type != store::FileType::kRegular) return fail(kNfs3ErrInval, before);
     if (!may_write_data(*before, c.cred)) return fail(kNfs3ErrAcces, before);
-    if (offset + count < offset) return fail(kNfs3ErrFBig, before);
+    // Past FSINFO's maxfilesize: FBIG before any byte moves, as knfsd does; an offset beyond
+    // off_t would otherwise reach the kernel as a negative (or "current position") offset.
+    if (offset > store::kMaxFileSize || count > store::kMaxFileSize - offset) {
+        return fail(kNfs3ErrFBig, before);
+    }
+    if (count == 0) {
+        // §3.3.7: a count of 0 succeeds and writes nothing: no copy-up, no size or time change.
+        c.respond(status_reply(xid, kNfs3Ok, [&](XdrWriter& w) {
+            write_unchanged_wcc(w, before);
+            w.u32(0);
+            w.u32(stable == kUnstable ? kUnstable : kFileSync);
+            w.u64(c.write_verifier);
+        }));
+        return true;
+    }
 
     auto target = c.view.begin_write(fh.id);
     if (!target) return fail(to_nfs3_status(target.error()), before);
@@ -138,10 +152,6 @@ bool nfs3_write(Nfs3Call& c) {
             w.u64(verf);
         }));
     };
-    if (count == 0) {
-        finish(0);
-        return true;
-    }
     // The data stays in the call record, which the completion keeps alive with the file.
     c.loop->write_at(target->file->fd(), offset, data,
                      [finish = std::move(finish), record = c.record, file = target->file](int res) {

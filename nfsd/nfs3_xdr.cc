@@ -126,9 +126,15 @@ store::Time read_time(XdrReader& r) {
 }
 
 bool read_sattr3(XdrReader& r, store::SetAttrArgs& out) {
+    // Type bits in a mode are not the client's to change: knfsd keeps only S_IALLUGO.
     if (r.boolean()) out.mode = r.u32() & 07777;
-    if (r.boolean()) out.uid = r.u32();
-    if (r.boolean()) out.gid = r.u32();
+    // (uid_t)-1 is no id but chown(2)'s "leave it": knfsd drops an id make_kuid() rejects.
+    if (r.boolean()) {
+        if (uint32_t uid = r.u32(); uid != kNoId) out.uid = uid;
+    }
+    if (r.boolean()) {
+        if (uint32_t gid = r.u32(); gid != kNoId) out.gid = gid;
+    }
     if (r.boolean()) out.size = r.u64();
     using How = store::SetAttrArgs::TimeHow;
     for (int i = 0; i < 2; ++i) {

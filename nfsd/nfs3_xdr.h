@@ -69,6 +69,9 @@ void write_post_op_fh(XdrWriter& w, const std::optional<store::Handle>& h);
 void write_time(XdrWriter& w, const store::Time& t);
 store::WccAttr wcc_attr_of(const store::Attr& a);
 
+// The uid/gid that names no one ((uid_t)-1); a sattr3 carrying it leaves the id unchanged.
+inline constexpr uint32_t kNoId = 0xffffffff;
+
 // sattr3 (RFC 1813 §2.5); false if malformed.
 bool read_sattr3(XdrReader& r, store::SetAttrArgs& out);
 store::Time read_time(XdrReader& r);

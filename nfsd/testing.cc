@@ -97,6 +97,7 @@ InProcessServer::InProcessServer(const Config& config, int threads) : config_(co
     clients_ = std::make_unique<ClientRegistry>(config_);
     store::StoreOptions options;
     options.state_dir = config_.state_dir;
+    options.client_quota = config_.store.client_quota;  // as `rootfarm serve` does
     auto store = store::Store::open(options);
     if (!store) return;
     store_ = std::move(*store);

@@ -52,6 +52,8 @@ class InProcessServer {
     explicit InProcessServer(const Config& config, int threads = 2);
     ~InProcessServer();
     bool ok() const { return ok_; }
+    // The server's store, for what an operator does while serving (Store::reset).
+    store::Store& store() { return *store_; }
 
     // Starts a server on fresh ports, picking others (written to `config`) when another test
     // process took one between free_port() and bind. Nullptr if it never starts.

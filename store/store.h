@@ -7,6 +7,7 @@
 //   ENOENT no such name            EEXIST name exists           ENOTDIR / EISDIR wrong type
 //   ENOTEMPTY directory not empty  EINVAL bad argument          ENAMETOOLONG name > 255 bytes
 //   EDQUOT client quota exceeded   ENOSPC disk full             EXDEV / EMLINK as POSIX
+//   EFBIG  size past kMaxFileSize
 //   ESTALE  object gone, or handle of a reset delta / other image generation
 //   EBADF   handle malformed, forged (tag mismatch) or issued to another client
 //   ECANCELED  SETATTR guard (ctime) did not match          (NFS3ERR_NOT_SYNC)
@@ -30,6 +31,10 @@
 namespace rootfarm::store {
 
 using ObjectId = uint64_t;
+
+// The largest file size (off_t's range, and FSINFO maxfilesize): a write ending past it or a
+// larger SETATTR size is EFBIG, so sizes and the quota's byte counts never overflow.
+inline constexpr uint64_t kMaxFileSize = INT64_MAX;
 
 // Values are those of NFSv3 ftype3 (RFC 1813 §2.5).
 enum class FileType : uint8_t {

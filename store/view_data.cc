@@ -3,12 +3,38 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "core/log.h"
 #include "store/fs_util.h"
 #include "store/txn.h"
 #include "store/view.h"
 
 namespace rootfarm::store {
+
+namespace {
+
+// Makes [offset, offset+length) of a data file read as zeros and frees its blocks where the
+// file system can punch holes (ext4, xfs, btrfs, tmpfs); writes zeros elsewhere.
+Result<void> zero_range(int fd, uint64_t offset, uint64_t length) {
+    if (length == 0) return {};
+    if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(length)) == 0) {
+        return {};
+    }
+    static const std::vector<char> zeros(1u << 16, 0);
+    while (length > 0) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(length, zeros.size()));
+        ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(offset));
+        if (w <= 0) return last_error();
+        offset += static_cast<uint64_t>(w);
+        length -= static_cast<uint64_t>(w);
+    }
+    return {};
+}
+
+}  // namespace
 
 Result<void> ClientViewImpl::copy_up(const Obj& o, uint64_t length) {
     Result<std::shared_ptr<BackingFile>> src = image_->open_file(*o.lower);
@@ -104,11 +130,17 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
         if (!f.ok()) return f.error();
         file = *f;
         uint64_t size = o->delta->attr.size;
-        uint64_t end = offset + count < offset ? UINT64_MAX : offset + count;
+        if (count > kMaxFileSize || offset > kMaxFileSize - count) return errno_error(EFBIG);
+        // Writing nothing changes no size, wherever it "ends" (write(2) of 0 bytes).
+        uint64_t end = count == 0 ? 0 : offset + count;
         if (end > size) {
             if (Result<void> q = check_writable(end - size); !q.ok()) {
-                // Over quota: the bytes beyond the old end go again, the state stays whole.
-                if (::ftruncate(file->fd(), static_cast<off_t>(size)) != 0) {
+                // Over quota: this write's bytes beyond the old end go again, the state stays
+                // whole. Only its own range: a truncate to the old end would also cut a
+                // concurrent write to this file that is on disk but not yet recorded (the Linux
+                // client sends WRITEs of one file in parallel), losing data it was promised.
+                uint64_t from = std::max(offset, size);
+                if (Result<void> z = zero_range(file->fd(), from, end - from); !z.ok()) {
                     return errno_error(EIO);
                 }
                 return q.error();

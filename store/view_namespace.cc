@@ -12,8 +12,9 @@ namespace rootfarm::store {
 
 namespace {
 
-// Linux's limit for a symlink target (PATH_MAX).
-constexpr size_t kMaxSymlink = 4096;
+// Linux's limit for a symlink target: PATH_MAX (4096) counts the terminating NUL, so symlink(2)
+// takes at most 4095 bytes.
+constexpr size_t kMaxSymlink = 4095;
 // ext4's link limit; NFS clients see EMLINK beyond it.
 constexpr uint32_t kMaxLinks = 65000;
 
@@ -24,7 +25,10 @@ std::error_code err(int e) {
 }  // namespace
 
 Result<void> ClientViewImpl::check_writable(uint64_t more_bytes) const {
-    if (quota_ > 0 && state_.usage() + more_bytes > quota_) return err(EDQUOT);
+    // Written so that no sum can wrap past 2^64 and slip under the quota.
+    if (quota_ > 0 && (more_bytes > quota_ || state_.usage() > quota_ - more_bytes)) {
+        return err(EDQUOT);
+    }
     return {};
 }
 
@@ -32,6 +36,7 @@ Result<NewObject> ClientViewImpl::make_object(ObjectId dir, std::string_view nam
                                               DeltaObject object, const SetAttrArgs& attrs,
                                               Owner owner, uint64_t& position) {
     if (int e = check_name(name)) return err(e);
+    if (attrs.size && *attrs.size > kMaxFileSize) return err(EFBIG);
     Result<Obj> d = find_dir(dir);
     if (!d.ok()) return d.error();
     if (entry(*d, name) != 0) return err(EEXIST);
@@ -127,7 +132,8 @@ Result<NewObject> ClientViewImpl::symlink(ObjectId dir, std::string_view name,
                                           std::string_view target, const SetAttrArgs& attrs,
                                           Owner owner) {
     return mutate<NewObject>([&](uint64_t& position) -> Result<NewObject> {
-        if (target.empty()) return err(EINVAL);
+        // A NUL would cut the target short for every client that reads it as a C string.
+        if (target.empty() || target.find('\0') != std::string_view::npos) return err(EINVAL);
         if (target.size() > kMaxSymlink) return err(ENAMETOOLONG);
         DeltaObject o;
         o.attr.type = FileType::kSymlink;
@@ -323,6 +329,7 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
     if (args.size) {
         if (o->type() == FileType::kDirectory) return err(EISDIR);
         if (o->type() != FileType::kRegular) return err(EINVAL);
+        if (*args.size > kMaxFileSize) return err(EFBIG);
         if (*args.size > current.size && has_data) {
             if (Result<void> q = check_writable(*args.size - current.size); !q.ok()) {
                 return q.error();

@@ -407,6 +407,29 @@ TEST_F(ViewTest, QuotaAnswersEdquotAndKeepsStateWhole) {
     EXPECT_EQ(read_all(*view_, id("/etc/small")), "fits");
 }
 
+TEST_F(ViewTest, QuotaRefusalKeepsTheDataOfAWriteStillInFlight) {
+    // Two WRITEs of one file in flight at once (the Linux client sends them in parallel):
+    // both land in the data file, then the second one to end is over quota. Refusing it must
+    // not cut the bytes of the first, whose end_write comes later and succeeds.
+    quota_ = 64 * 1024;
+    reopen();
+    NewObject f = create("/etc", "parallel");
+    auto target = view_->begin_write(f.id);
+    ASSERT_TRUE(target.ok());
+    std::string a(16 * 1024, 'a'), b(60 * 1024, 'b');
+    int fd = target->file->fd();
+    ASSERT_EQ(::pwrite(fd, a.data(), a.size(), 0), ssize_t(a.size()));
+    ASSERT_EQ(::pwrite(fd, b.data(), b.size(), a.size()), ssize_t(b.size()));
+    EXPECT_EQ(view_->end_write(f.id, a.size(), b.size(), true).error(), errno_error(EDQUOT));
+    ASSERT_TRUE(view_->end_write(f.id, 0, a.size(), true).ok());
+    EXPECT_TRUE(read_all(*view_, f.id) == a) << "the first write's bytes were lost";
+    // The refused bytes are gone: growing the file shows zeros there.
+    SetAttrArgs grow;
+    grow.size = a.size() + 100;
+    ASSERT_TRUE(view_->setattr(f.id, grow).ok());
+    EXPECT_TRUE(read_all(*view_, f.id) == a + std::string(100, '\0'));
+}
+
 TEST_F(ViewTest, UnstableWritesBecomeStableOnCommit) {
     NewObject f = create("/etc", "log");
     ASSERT_TRUE(write_at(*view_, f.id, 0, "abc", false).ok());
