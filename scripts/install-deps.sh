@@ -9,6 +9,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
     libext2fs-dev libnfs-dev libnfs-utils
     busybox udhcpc isc-dhcp-client tftp-hpa curl rpcbind iproute2
+    qemu-system-x86 ipxe-qemu kmod cpio debootstrap
 )
 
 missing=()
