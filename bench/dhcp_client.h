@@ -1,0 +1,45 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/net.h"
+#include "core/result.h"
+
+namespace rootfarm::bench {
+
+// One simulated Pi 4 as the DHCP server sees it.
+struct PiIdentity {
+    MacAddr mac;
+    uint32_t serial = 0;
+    Ipv4 source;  // the address its packets come from
+    std::string serial_hex() const;
+};
+
+// The Pi `index` of a storm: MAC dc:a6:32:xx:xx:xx (a Raspberry Pi OUI) and a serial derived
+// from the index, so runs are repeatable and every Pi is distinct.
+PiIdentity make_pi(uint32_t index, Ipv4 source);
+
+struct DhcpTarget {
+    sockaddr_in server{};      // where DISCOVER/REQUEST go
+    uint16_t relay_port = 67;  // the server's port, where it answers a relay (RFC 2131 §4.1)
+    std::chrono::milliseconds timeout{4000};  // PI-BOOT.md: DHCP_REQ_TIMEOUT 4 s
+    int retries = 3;
+};
+
+struct DhcpResult {
+    Ipv4 yiaddr;
+    Ipv4 server_id;
+    bool pxe = false;        // option 43 carried "Raspberry Pi Boot"
+    double discover_us = 0;  // DISCOVER -> OFFER
+    double request_us = 0;   // REQUEST -> ACK
+    int packets = 0;
+};
+
+// DISCOVER/OFFER/REQUEST/ACK with the Pi 4 EEPROM's options (PI-BOOT.md). Sent as a relay agent
+// (giaddr = the Pi's address) because a simulated Pi on a loopback or namespace address cannot
+// receive the broadcast replies a real Pi gets; every server answers a relay by unicast.
+Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target);
+
+}  // namespace rootfarm::bench

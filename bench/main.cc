@@ -1,0 +1,325 @@
+// rootfarm-bench: simulates N Raspberry Pi 4s booting at once (DHCP, TFTP, NFS trace replay)
+// against any DHCP/TFTP/NFS server set, and micro benchmarks of each service.
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "bench/report.h"
+#include "bench/storm.h"
+#include "bench/synth.h"
+
+namespace rb = rootfarm::bench;
+using rootfarm::Ipv4;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// "ADDR:PORT" or "ADDR" (default port).
+bool parse_endpoint(const std::string& s, uint16_t default_port, Ipv4& addr, uint16_t& port) {
+    auto colon = s.find(':');
+    auto ip = Ipv4::parse(s.substr(0, colon));
+    if (!ip) return false;
+    addr = *ip;
+    port = default_port;
+    if (colon != std::string::npos) {
+        int p = std::atoi(s.c_str() + colon + 1);
+        if (p <= 0 || p > 65535) return false;
+        port = static_cast<uint16_t>(p);
+    }
+    return true;
+}
+
+struct Targets {
+    std::string dhcp = "127.0.0.1:67";
+    std::string tftp = "127.0.0.1:69";
+    std::string nfs = "127.0.0.1:2049";
+    uint16_t mount_port = 20048;
+    std::string export_path = "/";
+    std::string source = "127.1.0.1";
+    uint32_t tftp_timeout_ms = 1000;
+};
+
+void add_targets(CLI::App* app, Targets& t) {
+    app->add_option("--dhcp", t.dhcp, "DHCP server ADDR:PORT")->capture_default_str();
+    app->add_option("--tftp", t.tftp, "TFTP server ADDR:PORT")->capture_default_str();
+    app->add_option("--nfs", t.nfs, "NFS server ADDR:PORT")->capture_default_str();
+    app->add_option("--mount-port", t.mount_port, "MOUNT v3 port (TCP)")->capture_default_str();
+    app->add_option("--export", t.export_path,
+                    "export each Pi mounts; {i} = the Pi's index (one export per Pi)")
+        ->capture_default_str();
+    app->add_option("--source", t.source,
+                    "first source address; Pi i uses source+i (must be local: 127.x, or "
+                    "addresses bench/compare adds inside its namespace)")
+        ->capture_default_str();
+    app->add_option("--tftp-timeout-ms", t.tftp_timeout_ms, "TFTP retransmit timeout")
+        ->capture_default_str();
+}
+
+bool resolve_targets(const Targets& t, rb::StormOptions& o) {
+    Ipv4 a;
+    uint16_t port;
+    if (!parse_endpoint(t.dhcp, 67, a, port)) return false;
+    o.dhcp_target.server = rootfarm::make_sockaddr(a, port);
+    o.dhcp_target.relay_port = port;
+    if (!parse_endpoint(t.tftp, 69, a, port)) return false;
+    o.tftp_target.server = rootfarm::make_sockaddr(a, port);
+    o.tftp_target.timeout = std::chrono::milliseconds(t.tftp_timeout_ms);
+    if (!parse_endpoint(t.nfs, 2049, a, port)) return false;
+    o.nfs_target.server = a.to_string();
+    o.nfs_target.nfs_port = port;
+    o.nfs_target.mount_port = t.mount_port;
+    o.nfs_target.export_path = t.export_path;
+    auto src = Ipv4::parse(t.source);
+    if (!src) return false;
+    o.source_base = *src;
+    return true;
+}
+
+void write_json(const std::string& path, const std::string& json) {
+    if (path.empty()) return;
+    std::ofstream(path) << json;
+}
+
+// Runs `fn(i)` on `n` threads for `seconds`; fn returns completed ops or -1 on failure.
+template <class Fn>
+std::pair<uint64_t, uint64_t> run_parallel(uint32_t n, Fn fn) {
+    std::atomic<uint64_t> ops{0}, failed{0};
+    {
+        std::vector<std::jthread> threads;
+        for (uint32_t i = 0; i < n; ++i) {
+            threads.emplace_back([&, i] {
+                int64_t r = fn(i);
+                if (r < 0) {
+                    ++failed;
+                } else {
+                    ops += static_cast<uint64_t>(r);
+                }
+            });
+        }
+    }
+    return {ops.load(), failed.load()};
+}
+
+std::string micro_json(const std::string& mode, const std::string& label, uint64_t ops,
+                       uint64_t failed, double secs, uint64_t bytes, double cpu) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "{\"mode\": \"%s\", \"label\": \"%s\", \"ops\": %llu, \"failed_workers\": "
+                  "%llu, \"seconds\": %.6f, \"ops_per_s\": %.1f, \"bytes_per_s\": %.1f, "
+                  "\"server_cpu_s\": %.3f}\n",
+                  mode.c_str(), label.c_str(), static_cast<unsigned long long>(ops),
+                  static_cast<unsigned long long>(failed), secs, secs > 0 ? ops / secs : 0,
+                  secs > 0 ? bytes / secs : 0, cpu);
+    return buf;
+}
+
+double cpu_of(const std::vector<pid_t>& pids) {
+    double total = 0;
+    for (pid_t p : pids) {
+        if (auto s = rb::sample_process(p)) total += s->cpu_seconds;
+    }
+    return total;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"rootfarm-bench: Raspberry Pi boot storms and micro benchmarks"};
+    app.require_subcommand(1);
+
+    // storm
+    auto* storm = app.add_subcommand("storm", "N Pi 4s boot at once: DHCP, TFTP, NFS replay");
+    rb::StormOptions so;
+    Targets st;
+    std::string phases = "dhcp,tftp,nfs", trace_path, json_path, plot_path, label = "server";
+    std::vector<int> pids;
+    storm->add_option("--clients", so.clients, "simulated Pis")
+        ->check(CLI::Range(1, 500))
+        ->capture_default_str();
+    storm->add_option("--phases", phases, "comma list of dhcp,tftp,nfs")->capture_default_str();
+    storm->add_option("--ramp", so.ramp_seconds, "spread the starts over this many seconds")
+        ->capture_default_str();
+    storm->add_option("--trace", trace_path, "NFS trace to replay (bench/traces/*.trace)");
+    storm->add_option("--json", json_path, "write the report as JSON here");
+    storm->add_option("--plot", plot_path, "write a time-to-boot CDF PNG (via gnuplot)");
+    storm->add_option("--label", label, "name of the server set, for the JSON");
+    storm->add_option("--server-pid", pids, "server process(es) whose CPU and peak RSS to report");
+    add_targets(storm, st);
+
+    // micro-nfs
+    auto* mnfs = app.add_subcommand("micro-nfs", "NFS ops/s of one call type");
+    Targets mt;
+    std::string op = "getattr", path = "/etc/hostname", mjson, mlabel = "server";
+    uint32_t mthreads = 4;
+    double secs = 5;
+    std::vector<int> mpids;
+    mnfs->add_option("--op", op, "getattr|lookup|readdirplus|read1m")->capture_default_str();
+    mnfs->add_option("--path", path, "object (lookup: its parent is resolved once)")
+        ->capture_default_str();
+    mnfs->add_option("--threads", mthreads, "connections in parallel")->capture_default_str();
+    mnfs->add_option("--seconds", secs)->capture_default_str();
+    mnfs->add_option("--json", mjson);
+    mnfs->add_option("--label", mlabel);
+    mnfs->add_option("--server-pid", mpids);
+    add_targets(mnfs, mt);
+
+    // micro-tftp
+    auto* mtftp = app.add_subcommand("micro-tftp", "concurrent whole-file TFTP transfers");
+    std::string tfile = "kernel8.img";
+    uint32_t tn = 50;
+    mtftp->add_option("--file", tfile)->capture_default_str();
+    mtftp->add_option("--transfers", tn)->capture_default_str();
+    mtftp->add_option("--json", mjson);
+    mtftp->add_option("--label", mlabel);
+    mtftp->add_option("--server-pid", mpids);
+    add_targets(mtftp, mt);
+
+    // micro-dhcp
+    auto* mdhcp = app.add_subcommand("micro-dhcp", "DISCOVER..ACK exchanges per second");
+    uint32_t dn = 50;
+    mdhcp->add_option("--clients", dn, "Pis exchanging in parallel")->capture_default_str();
+    mdhcp->add_option("--seconds", secs)->capture_default_str();
+    mdhcp->add_option("--json", mjson);
+    mdhcp->add_option("--label", mlabel);
+    mdhcp->add_option("--server-pid", mpids);
+    add_targets(mdhcp, mt);
+
+    // make-image / gen-trace
+    auto* mk = app.add_subcommand("make-image", "write the demo image (root/ and boot/)");
+    std::string image_dir;
+    rb::ImageSpec spec;
+    mk->add_option("dir", image_dir)->required();
+    mk->add_option("--kernel-bytes", spec.kernel_bytes)->capture_default_str();
+    auto* gen = app.add_subcommand("gen-trace", "generate the SYNTHETIC trace over a demo root");
+    std::string gen_root, gen_out;
+    uint64_t seed = 1;
+    gen->add_option("root", gen_root, "the image's root/ directory")->required();
+    gen->add_option("out", gen_out, "trace file to write")->required();
+    gen->add_option("--seed", seed)->capture_default_str();
+
+    CLI11_PARSE(app, argc, argv);
+
+    if (*mk) {
+        auto r = rb::make_image(image_dir, spec);
+        if (!r) {
+            std::cerr << "make-image: " << r.error().message() << "\n";
+            return 1;
+        }
+        return 0;
+    }
+    if (*gen) {
+        rb::Trace t = rb::generate_trace(gen_root, seed);
+        std::ofstream out(gen_out);
+        for (const auto& h : t.header) out << "# " << h << "\n";
+        for (const auto& o : t.ops) out << rb::format_trace_op(o) << "\n";
+        if (!out) {
+            std::cerr << "gen-trace: cannot write " << gen_out << "\n";
+            return 1;
+        }
+        std::cout << "wrote " << t.ops.size() << " calls to " << gen_out << "\n";
+        return 0;
+    }
+
+    rb::StormOptions base;
+    if (*storm) {
+        if (!resolve_targets(st, so)) {
+            std::cerr << "bad address in --dhcp/--tftp/--nfs/--source\n";
+            return 2;
+        }
+        so.dhcp = phases.find("dhcp") != std::string::npos;
+        so.tftp = phases.find("tftp") != std::string::npos;
+        so.nfs = phases.find("nfs") != std::string::npos;
+        rb::Trace trace;
+        if (so.nfs) {
+            if (trace_path.empty()) {
+                std::cerr << "--phases has nfs: give --trace FILE\n";
+                return 2;
+            }
+            size_t line = 0;
+            auto t = rb::load_trace(trace_path, &line);
+            if (!t) {
+                std::cerr << trace_path << ":" << line << ": " << t.error().message() << "\n";
+                return 2;
+            }
+            trace = std::move(*t);
+            so.trace = &trace;
+        }
+        for (int p : pids) so.server_pids.push_back(p);
+        rb::StormReport rep = rb::run_storm(so);
+        rb::print_table(std::cout, rep);
+        write_json(json_path, rb::to_json(rep, label));
+        if (!plot_path.empty()) {
+            std::string msg;
+            auto r = rb::write_plot(rep, plot_path, msg);
+            std::cout << (r ? msg : "plot failed: " + r.error().message()) << "\n";
+        }
+        return rep.failed ? 1 : 0;
+    }
+
+    if (!resolve_targets(mt, base)) {
+        std::cerr << "bad address in --dhcp/--tftp/--nfs/--source\n";
+        return 2;
+    }
+    std::vector<pid_t> spids(mpids.begin(), mpids.end());
+    double cpu0 = cpu_of(spids);
+    auto t0 = Clock::now();
+    uint64_t ops = 0, failed = 0, bytes = 0;
+    std::string mode;
+    if (*mnfs) {
+        rb::Proc proc;
+        if (op == "getattr") {
+            proc = rb::Proc::kGetattr;
+        } else if (op == "lookup") {
+            proc = rb::Proc::kLookup;
+        } else if (op == "readdirplus") {
+            proc = rb::Proc::kReaddirplus;
+        } else if (op == "read1m") {
+            proc = rb::Proc::kRead;
+        } else {
+            std::cerr << "--op: getattr|lookup|readdirplus|read1m\n";
+            return 2;
+        }
+        mode = "nfs-" + op;
+        std::tie(ops, failed) = run_parallel(mthreads, [&](uint32_t i) -> int64_t {
+            auto r = rb::nfs_micro(Ipv4{base.source_base.value + i}, base.nfs_target, proc, path,
+                                   secs, i);
+            return r ? static_cast<int64_t>(*r) : -1;
+        });
+        if (proc == rb::Proc::kRead) bytes = ops << 20;
+    } else if (*mtftp) {
+        mode = "tftp-" + std::to_string(tn) + "x";
+        std::atomic<uint64_t> total{0};
+        std::tie(ops, failed) = run_parallel(tn, [&](uint32_t i) -> int64_t {
+            auto r = rb::tftp_get(Ipv4{base.source_base.value + i}, base.tftp_target, tfile, false);
+            if (!r || !r->found) return -1;
+            total += r->bytes;
+            return 1;
+        });
+        bytes = total;
+    } else if (*mdhcp) {
+        mode = "dhcp-leases";
+        std::tie(ops, failed) = run_parallel(dn, [&](uint32_t i) -> int64_t {
+            auto pi = rb::make_pi(i, Ipv4{base.source_base.value + i});
+            int64_t n = 0;
+            auto end = Clock::now() + std::chrono::duration<double>(secs);
+            while (Clock::now() < end) {
+                auto r = rb::dhcp_boot(pi, base.dhcp_target);
+                if (!r) return -1;
+                ++n;
+            }
+            return n;
+        });
+    }
+    double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    double cpu = cpu_of(spids) - cpu0;
+    std::string j = micro_json(mode, mlabel, ops, failed, wall, bytes, cpu);
+    std::cout << j;
+    write_json(mjson, j);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench/trace.h"
+#include "core/net.h"
+#include "core/result.h"
+
+namespace rootfarm::bench {
+
+struct NfsTarget {
+    std::string server = "127.0.0.1";
+    uint16_t nfs_port = 2049;
+    uint16_t mount_port = 20048;
+    // The export a Pi mounts; "{i}" is replaced by the Pi's index (for peers that need one
+    // export per client, like nfs-ganesha on a copy of the image per Pi).
+    std::string export_path = "/";
+    std::chrono::milliseconds call_timeout{30000};
+};
+
+struct NfsReplayResult {
+    double mount_us = 0;
+    std::vector<double> op_us;  // per trace op, in order
+    std::array<uint64_t, kProcCount> calls{};
+    std::array<double, kProcCount> proc_us{};  // summed latency per procedure
+    uint64_t failed_ops = 0;                   // an NFS status other than the expected one
+    uint64_t resolve_lookups = 0;              // extra LOOKUPs to turn trace paths into handles
+    uint64_t bytes_read = 0;
+    uint64_t bytes_written = 0;
+    std::string first_error;
+};
+
+// Mounts (MOUNT v3 MNT over TCP) from `source` and replays `trace` in order, one call in
+// flight, as the kernel's boot issues them mostly serially. Handles are resolved by path on the
+// target with LOOKUP and cached like the kernel's dentry cache. A LOOKUP answered NOENT is a
+// normal negative lookup; any other failure counts in failed_ops. Errors only when the mount or
+// the connection fails.
+Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const Trace& trace,
+                                   uint32_t index);
+
+// Micro benchmark: `threads` connections each issue `proc` (GETATTR, LOOKUP, READDIRPLUS or
+// READ of 1 MiB) on `path` back to back for `seconds`. Returns completed calls.
+Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, const std::string& path,
+                           double seconds, uint32_t index);
+
+}  // namespace rootfarm::bench

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+
+#include "bench/storm.h"
+#include "core/result.h"
+
+namespace rootfarm::bench {
+
+// The human table: wall time, failed boots, per-phase latency/throughput, server cost.
+void print_table(std::ostream& out, const StormReport& rep);
+
+// The same as JSON (hand-formatted), with one record per simulated boot. `label` names the
+// server set ("rootfarm", "dnsmasq+ganesha") for bench/compare.
+std::string to_json(const StormReport& rep, const std::string& label);
+
+// Time-to-boot CDF. Writes FILE.dat and FILE.gp next to `png` and runs Debian's gnuplot on
+// them when it is installed; without it, says so and leaves the script for later.
+Result<void> write_plot(const StormReport& rep, const std::filesystem::path& png,
+                        std::string& message);
+
+}  // namespace rootfarm::bench

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/net.h"
+#include "core/result.h"
+
+namespace rootfarm::bench {
+
+struct TftpTarget {
+    sockaddr_in server{};
+    uint16_t blksize = 1024;  // PI-BOOT.md: the Pi 4 asks blksize 1024
+    std::chrono::milliseconds timeout{1000};
+    int retries = 5;
+};
+
+struct TftpFetch {
+    bool found = false;  // false: the server answered ERROR 1 (file not found)
+    uint64_t bytes = 0;
+    uint64_t tsize = 0;  // from the OACK, 0 if absent
+    double us = 0;
+    int packets_sent = 0;
+};
+
+// One RRQ with `tsize 0 blksize N` (RFC 2347/2348/2349). With `early_terminate` the client
+// takes the OACK, answers ERROR 0 "Early terminate" and returns — what the Pi 4 firmware does
+// to learn a file's size before it requests the file again (PI-BOOT.md).
+// Errors: timed_out, protocol_error (bad packet/sequence), or the server's ERROR other than
+// file-not-found (io_error).
+Result<TftpFetch> tftp_get(Ipv4 source, const TftpTarget& target, const std::string& file,
+                           bool early_terminate);
+
+// The files a Pi 4 asks for at boot, in order, with the probes that usually fail
+// (PI-BOOT.md, and the dnsmasq logs of real Pi 4 boots it cites). `{serial}` is replaced by the
+// Pi's serial; early: the firmware fetches this one twice (early terminate, then the file).
+struct BootFile {
+    const char* name;
+    bool early;
+};
+const std::vector<BootFile>& pi4_boot_files();
+
+}  // namespace rootfarm::bench

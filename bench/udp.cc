@@ -1,0 +1,56 @@
+#include "bench/udp.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace rootfarm::bench {
+
+UdpClient::~UdpClient() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Result<UdpClient> UdpClient::bind(Ipv4 addr, uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno_error(errno);
+    UdpClient c(fd);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int buf = 1 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    sockaddr_in sa = make_sockaddr(addr, port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return errno_error(errno);
+    return c;
+}
+
+Result<void> UdpClient::send_to(const sockaddr_in& to, std::span<const uint8_t> data) {
+    ssize_t n = ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+                         sizeof to);
+    if (n < 0) return errno_error(errno);
+    return {};
+}
+
+Result<size_t> UdpClient::recv_from(std::span<uint8_t> buf, sockaddr_in& from,
+                                    std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return std::errc::timed_out;
+        pollfd p{fd_, POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return errno_error(errno);
+        if (r == 0) return std::errc::timed_out;
+        socklen_t len = sizeof from;
+        ssize_t n =
+            ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0) return errno_error(errno);
+        return static_cast<size_t>(n);
+    }
+}
+
+}  // namespace rootfarm::bench
