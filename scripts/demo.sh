@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's demo: generates a small demo image, starts `rootfarm serve` on 127.0.0.1 with
+# `make demo-loopback`: generates a small demo image, starts `rootfarm serve` on 127.0.0.1 with
 # unprivileged ports, and talks to it with real clients (curl's TFTP, libnfs's nfs-ls/nfs-cp/
 # nfs-cat) as a Pi would: boot files over TFTP, the root over NFSv3, a write that lands in the
 # Pi's own overlay. On a terminal it then keeps serving until Ctrl-C.
