@@ -159,8 +159,12 @@ int serve(const Config& config) {
     for (Loop* loop : loops)
         if (loop) loop->stop();
     for (auto& t : threads) t.join();
-    // Services are destroyed after every loop has stopped (leases are flushed here).
-    services = Services{};
+    // Services are destroyed after every loop has stopped (leases are flushed here), the store
+    // last: the servers hold references to it.
+    services.dhcp.reset();
+    services.tftp.reset();
+    services.nfs.reset();
+    services.store.reset();
     if (status == 0) core_log().info("stopped");
     return status;
 }
