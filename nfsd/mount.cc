@@ -40,8 +40,29 @@ std::string_view trim_slashes(std::string_view p) {
 
 }  // namespace
 
+MountService::MountService(const Config& config, ClientRegistry& clients, store::Store& store)
+    : config_(config.nfs),
+      keep_delta_(config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep),
+      clients_(clients),
+      store_(store) {}
+
 MountService::MountService(const NfsConfig& config, ClientRegistry& clients, store::Store& store)
-    : config_(config), clients_(clients), store_(store) {}
+    : config_(config), keep_delta_(false), clients_(clients), store_(store) {}
+
+Result<std::shared_ptr<store::ClientView>> MountService::view_for(const ClientInfo& client) {
+    auto view = store_.view(client.mac, client.image);
+    if (view || view.error().value() != EXDEV) return view;
+    // MNT is the client (re)booting: the one moment its image may change under it (issue 7,
+    // "roll-out on next boot"). Handles it held before answer STALE if its delta was reset;
+    // with a kept delta they name the same paths, whose ids the new image carries over.
+    auto old_image = store_.delta_image(client.mac);
+    auto switched = store_.switch_image(client.mac, client.image, keep_delta_);
+    if (!switched) return switched.error();
+    nfs_log().info("client {}: image {} -> {} at mount, delta {}", client.mac.to_string(),
+                   old_image ? *old_image : std::string("?"), client.image,
+                   keep_delta_ ? "kept" : "reset");
+    return store_.view(client.mac, client.image);
+}
 
 Result<store::ObjectId> MountService::resolve_path(const store::ClientView& view,
                                                    std::string_view path) const {
@@ -97,7 +118,7 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
         w.u32(kMnt3ErrAcces);
         return reply;
     }
-    auto view = store_.view(client->mac, client->image);
+    auto view = view_for(*client);
     if (!view) {
         nfs_log().error("MNT {} from {} ({}): image {}: {}", path, peer.to_string(),
                         client->mac.to_string(), client->image, view.error().message());

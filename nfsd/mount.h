@@ -22,6 +22,10 @@ inline constexpr uint32_t kMountProgram = 100005;
 
 class MountService {
   public:
+    // A client whose delta was made on another image than its configured one is moved at MNT
+    // (roll-out on next boot) keeping its delta when [defaults] on_image_change is "keep".
+    MountService(const Config& config, ClientRegistry& clients, store::Store& store);
+    // As above with on_image_change = "reset".
     MountService(const NfsConfig& config, ClientRegistry& clients, store::Store& store);
 
     // Answers one MOUNT call from `peer` (header decoded; `args` are its arguments).
@@ -38,7 +42,12 @@ class MountService {
     // Records a mount for DUMP, at most a few per client.
     void remember(const std::string& host, std::string_view path);
 
+    // The client's view of its configured image, moving its delta there first if it was made on
+    // another one.
+    Result<std::shared_ptr<store::ClientView>> view_for(const ClientInfo& client);
+
     const NfsConfig& config_;
+    const bool keep_delta_;  // on an image change
     ClientRegistry& clients_;
     store::Store& store_;
     std::mutex mu_;

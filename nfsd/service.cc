@@ -76,7 +76,7 @@ Service::Service(const Config& config, ClientRegistry& clients, store::Store& st
     : config_(config),
       clients_(clients),
       store_(store),
-      mount_(config.nfs, clients, store),
+      mount_(config, clients, store),
       portmap_(std::make_shared<PortmapTable>(std::vector<Mapping>{})),
       write_verifier_(new_write_verifier()) {
     if (!config.nfs.trace.empty()) {
@@ -153,6 +153,13 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
         return;
     }
     auto view = store_.view(client->mac, client->image);
+    if (!view && view.error() == std::errc::cross_device_link) {
+        // The client's image was changed in the config; it moves at its next MNT (a boot), never
+        // under a running client (issue 7), so until then it keeps the image its delta is on.
+        if (auto current = store_.delta_image(client->mac)) {
+            view = store_.view(client->mac, *current);
+        }
+    }
     if (!view) {
         nfs_log().error("NFS from {} ({}): image {}: {}", req.peer.to_string(),
                         client->mac.to_string(), client->image, view.error().message());

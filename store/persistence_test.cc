@@ -313,5 +313,35 @@ TEST_F(PersistenceTest, SwitchImageKeepingOrDroppingTheDelta) {
     EXPECT_FALSE(exists(**back, "/etc/motd"));
 }
 
+// Nobody copied the ids: switch_image with a kept delta carries them over itself, so the
+// client's own /etc/hostname (copied up on "pi") is still its own, with the same fileid, on the
+// new version, even when the client asked for the new image (EXDEV) before it was moved.
+TEST_F(PersistenceTest, KeptDeltaCarriesIdsToANewImage) {
+    std::filesystem::copy(dir_.path() / "images/pi", dir_.path() / "images/pi2",
+                          std::filesystem::copy_options::recursive);
+    write_file(dir_.path() / "images/pi2/root/etc/issue", "v2\n");
+    for (const char* p : {"a0", "a1", "bin/a", "etc/a", "etc/b", "usr/a"}) {
+        write_file(dir_.path() / "images/pi2/root" / p, "new in v2\n");
+    }
+    ObjectId hostname = walk(*a_, "/etc/hostname");
+    Handle handle = a_->handle(hostname);
+    ASSERT_TRUE(write_at(*a_, hostname, 0, "MINE").ok());
+    ASSERT_TRUE(a_->create(walk(*a_, "/etc"), "motd", {}).ok());
+    close();
+    store_ = Store::open(options()).value();
+    EXPECT_EQ(store_->view(mac(1), "pi2").error(), std::errc::cross_device_link);
+    EXPECT_EQ(store_->delta_image(mac(1)).value(), "pi");
+    ASSERT_TRUE(store_->switch_image(mac(1), "pi2", true).ok());
+    EXPECT_EQ(store_->delta_image(mac(1)).value(), "pi2");
+    auto a = store_->view(mac(1), "pi2");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(walk(**a, "/etc/hostname"), hostname);
+    EXPECT_EQ((*a)->resolve(handle.span()).value(), hostname);
+    EXPECT_EQ(read_all(**a, hostname), "MINEberrypi\n");
+    EXPECT_TRUE(exists(**a, "/etc/motd"));
+    EXPECT_EQ(read_all(**a, walk(**a, "/etc/issue")), "v2\n");
+    EXPECT_TRUE(std::filesystem::exists(dir_.path() / "images/pi/root/etc/hostname"));
+}
+
 }  // namespace
 }  // namespace rootfarm::store

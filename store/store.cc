@@ -50,6 +50,20 @@ class StoreImpl final : public Store {
             }
             return std::shared_ptr<ClientView>(it->second);
         }
+        // A delta made on another image: answer before indexing this one, so switch_image can
+        // still carry the old image's ids over to it (carry_ids_locked).
+        if (Result<DeltaMeta> meta = load_delta_meta(client_dir(mac) / "delta.meta");
+            meta.ok() && meta->image != image && !indexes_.contains(std::string(image))) {
+            std::error_code ec;
+            if (!std::filesystem::is_directory(images_dir() / std::string(image) / "root", ec)) {
+                return errno_error(ENOENT);
+            }
+            store_log().warn(
+                "client {}: asked for image {}, its delta is on {} (switch_image "
+                "moves it)",
+                mac.to_string(), image, meta->image);
+            return errno_error(EXDEV);
+        }
         Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
         if (!index.ok()) return index.error();
         Result<std::shared_ptr<ClientViewImpl>> v =
@@ -112,30 +126,75 @@ class StoreImpl final : public Store {
     Result<void> switch_image(const MacAddr& mac, std::string_view image,
                               bool keep_delta) override {
         std::lock_guard lock(mu_);
-        Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
-        if (!index.ok()) return index.error();
         if (auto it = views_.find(mac); it != views_.end()) {
             if (it->second->image() == image) return {};
+            if (keep_delta) {
+                Result<void> carried = carry_ids_locked(it->second->image(), image);
+                if (!carried.ok()) return carried;
+            }
+            Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
+            if (!index.ok()) return index.error();
             return it->second->switch_image(*index, keep_delta);
         }
         std::filesystem::path meta_path = client_dir(mac) / "delta.meta";
         Result<DeltaMeta> meta = load_delta_meta(meta_path);
         if (!meta.ok()) {
+            Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
+            if (!index.ok()) return index.error();
             // No delta yet: the next view() starts one on whatever image it names.
             return meta.error() == std::errc::no_such_file_or_directory ? Result<void>()
                                                                         : meta.error();
         }
         if (meta->image == image) return {};
+        if (keep_delta) {
+            Result<void> carried = carry_ids_locked(meta->image, image);
+            if (!carried.ok()) return carried;
+        }
+        Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
+        if (!index.ok()) return index.error();
         if (!keep_delta) return reset_locked(mac);
         meta->image = std::string(image);
         store_log().info("client {}: moved to image {} keeping its delta", mac.to_string(), image);
         return save_delta_meta(meta_path, *meta);
     }
 
+    Result<std::string> delta_image(const MacAddr& mac) const override {
+        std::lock_guard lock(mu_);
+        if (auto it = views_.find(mac); it != views_.end()) return it->second->image();
+        Result<DeltaMeta> meta = load_delta_meta(client_dir(mac) / "delta.meta");
+        if (!meta.ok()) return meta.error();
+        return meta->image;
+    }
+
   private:
     std::filesystem::path images_dir() const { return options_.state_dir / "images"; }
     std::filesystem::path client_dir(const MacAddr& mac) const {
         return options_.state_dir / "clients" / mac.dashed();
+    }
+
+    // A kept delta names image objects by id, so the new image must give the same paths the
+    // same ids (id_map.h): its id map starts as a copy of the old image's. Only before the new
+    // image is first indexed: once it has ids of its own, handles already issued on it depend
+    // on them, and they stay.
+    Result<void> carry_ids_locked(const std::string& from, std::string_view to) const {
+        std::string name(to);
+        if (indexes_.contains(name) || name.empty() || name == "." || name == ".." ||
+            name.find('/') != std::string::npos) {
+            return {};
+        }
+        std::filesystem::path to_path = options_.state_dir / "index" / (name + ".ids");
+        std::error_code ec;
+        if (std::filesystem::exists(to_path, ec) || ec) return {};
+        Result<std::string> ids = read_whole_file(options_.state_dir / "index" / (from + ".ids"));
+        if (!ids.ok()) {
+            // The old image never got ids written: nothing to carry, the new one starts afresh.
+            return ids.error() == std::errc::no_such_file_or_directory ? Result<void>()
+                                                                       : ids.error();
+        }
+        Result<void> written = write_file_atomic(to_path, *ids);
+        if (!written.ok()) return written;
+        store_log().info("image {}: object ids carried over from image {}", name, from);
+        return {};
     }
 
     Result<std::shared_ptr<const ImageIndex>> index_locked(std::string_view image) const {

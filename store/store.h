@@ -265,6 +265,8 @@ class Store {
     // client's delta answers EXDEV. ENOENT if the image does not exist.
     virtual Result<void> switch_image(const MacAddr& mac, std::string_view image,
                                       bool keep_delta) = 0;
+    // The image client `mac`'s delta was made on; ENOENT if it has no delta yet.
+    virtual Result<std::string> delta_image(const MacAddr& mac) const = 0;
 };
 
 }  // namespace rootfarm::store
