@@ -30,17 +30,13 @@ struct Services {
     std::unique_ptr<dhcpd::DhcpServer> dhcp;
 };
 
-std::string describe(const std::error_code& ec) {
-    return ec.message();
-}
-
 // Opens the store and creates the enabled services; logs and returns false on failure.
 bool create_services(const Config& config, ClientRegistry& clients, Services& s) {
     if (config.nfs.enabled || config.tftp.enabled) {
         auto store = store::Store::open(store_options(config));
         if (!store) {
             core_log().error("cannot open the store in {}: {}", config.state_dir.string(),
-                             describe(store.error()));
+                             store.error().message());
             return false;
         }
         s.store = std::move(*store);
@@ -48,7 +44,7 @@ bool create_services(const Config& config, ClientRegistry& clients, Services& s)
     if (config.nfs.enabled) {
         auto nfs = nfsd::NfsServer::create(config, clients, *s.store);
         if (!nfs) {
-            core_log().error("nfs: {}", describe(nfs.error()));
+            core_log().error("nfs: {}", nfs.error().message());
             return false;
         }
         s.nfs = std::move(*nfs);
@@ -56,7 +52,7 @@ bool create_services(const Config& config, ClientRegistry& clients, Services& s)
     if (config.tftp.enabled) {
         auto tftp = tftpd::TftpServer::create(config, clients, *s.store);
         if (!tftp) {
-            core_log().error("tftp: {}", describe(tftp.error()));
+            core_log().error("tftp: {}", tftp.error().message());
             return false;
         }
         s.tftp = std::move(*tftp);
@@ -64,7 +60,7 @@ bool create_services(const Config& config, ClientRegistry& clients, Services& s)
     if (config.dhcp.enabled) {
         auto dhcp = dhcpd::DhcpServer::create(config, clients);
         if (!dhcp) {
-            core_log().error("dhcp: {}", describe(dhcp.error()));
+            core_log().error("dhcp: {}", dhcp.error().message());
             return false;
         }
         s.dhcp = std::move(*dhcp);
@@ -78,7 +74,7 @@ bool start_on(Loop& loop, int worker, const Config& config, Services& s) {
     if (s.nfs) {
         if (auto r = s.nfs->start(loop, worker); !r) {
             core_log().error("nfs: cannot listen on {}:{}: {}", config.nfs.listen.to_string(),
-                             config.nfs.port, describe(r.error()));
+                             config.nfs.port, r.error().message());
             return false;
         }
     }
@@ -86,14 +82,14 @@ bool start_on(Loop& loop, int worker, const Config& config, Services& s) {
     if (s.tftp) {
         if (auto r = s.tftp->start(loop); !r) {
             core_log().error("tftp: cannot listen on {}:{}: {}", config.tftp.listen.to_string(),
-                             config.tftp.port, describe(r.error()));
+                             config.tftp.port, r.error().message());
             return false;
         }
     }
     if (s.dhcp) {
         if (auto r = s.dhcp->start(loop); !r) {
             core_log().error("dhcp: cannot listen on {}:{}: {}", config.dhcp.listen.to_string(),
-                             config.dhcp.port, describe(r.error()));
+                             config.dhcp.port, r.error().message());
             return false;
         }
     }
@@ -128,7 +124,7 @@ int serve(const Config& config) {
         threads.emplace_back([&, i] {
             auto loop = Loop::create();
             if (!loop) {
-                core_log().error("cannot create an io_uring: {}", describe(loop.error()));
+                core_log().error("cannot create an io_uring: {}", loop.error().message());
                 started[i].set_value(false);
                 return;
             }
