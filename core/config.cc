@@ -180,6 +180,28 @@ bool valid_serial(std::string_view s) {
     return true;
 }
 
+// RFC 1123 §2.1 host names: dot-separated labels of letters, digits and hyphens, 1-63 bytes,
+// not starting or ending with a hyphen, 253 bytes in all. The name is written into the
+// client's /etc/hostname and /etc/hosts, so anything else would break those files.
+bool valid_hostname(std::string_view s) {
+    if (s.empty() || s.size() > 253) return false;
+    size_t label = 0;
+    char prev = '.';
+    for (char c : s) {
+        if (c == '.') {
+            if (label == 0 || prev == '-') return false;
+            label = 0;
+        } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-') {
+            if (label == 0 && c == '-') return false;
+            if (++label > 63) return false;
+        } else {
+            return false;
+        }
+        prev = c;
+    }
+    return label > 0 && prev != '-';
+}
+
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
@@ -323,6 +345,10 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                 }
             }
             s.string("hostname", cc.hostname);
+            if (!cc.hostname.empty() && !valid_hostname(cc.hostname)) {
+                s.fail(*s.get("hostname"), "hostname",
+                       "not a host name (letters, digits and '-', dot-separated, RFC 1123)");
+            }
             s.string("image", cc.image);
             s.boolean("root_squash", cc.root_squash);
             s.reject_unknown();

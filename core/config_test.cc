@@ -191,6 +191,12 @@ TEST(Config, DuplicateClientAddressAndSerial) {
     EXPECT_EQ(error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nip = \"10.0.0.5\"\n"
                        "[[client]]\nmac = \"b8:27:eb:00:00:02\"\nip = \"10.0.0.5\"\n"),
               "farm.toml:6: client.ip = \"10.0.0.5\": address already given to another client");
+    EXPECT_EQ(error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nhostname = \"my pi\"\n"),
+              "farm.toml:3: client.hostname = \"my pi\": not a host name (letters, digits and '-', "
+              "dot-separated, RFC 1123)");
+    EXPECT_EQ(error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nhostname = \"-pi\"\n"),
+              "farm.toml:3: client.hostname = \"-pi\": not a host name (letters, digits and '-', "
+              "dot-separated, RFC 1123)");
     EXPECT_EQ(error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nserial = \"abc\"\n"
                        "[[client]]\nmac = \"b8:27:eb:00:00:02\"\nserial = \"ABC\"\n"),
               "farm.toml:6: client.serial = \"ABC\": serial already given to another client");

@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "nfsd/nfs3_xdr.h"
+#include "store/identity.h"
 
 namespace rootfarm::nfsd {
 
@@ -124,6 +125,15 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
                         client->mac.to_string(), client->image, view.error().message());
         w.u32(kMnt3ErrServerFault);
         return reply;
+    }
+    // MNT is the client booting: the moment its name may have changed (issue 7, per-client
+    // identity). A failure here costs the client its name, not its boot.
+    if (auto written = (*view)->generate(store::identity_files(client->hostname)); !written) {
+        nfs_log().warn("MNT from {} ({}): hostname {} not written: {}", peer.to_string(),
+                       client->mac.to_string(), client->hostname, written.error().message());
+    } else if (*written > 0) {
+        nfs_log().info("client {}: /etc/hostname and /etc/hosts name it {}",
+                       client->mac.to_string(), client->hostname);
     }
     auto id = resolve_path(**view, path);
     if (!id) {

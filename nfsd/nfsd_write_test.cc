@@ -162,7 +162,7 @@ TEST_F(NfsWrite, PermissionDeniedForNonOwner) {
     EXPECT_EQ(nfs_mkdir(pi.ctx(), "/etc/dir"), -EACCES);
     EXPECT_EQ(nfs_rename(pi.ctx(), "/etc/hostname", "/home/pi/stolen"), -EACCES);
     LibNfs root(config_);
-    EXPECT_EQ(root.read_file("/etc/hostname"), "golden\n");
+    EXPECT_EQ(root.read_file("/etc/hostname"), "pi-test\n");
     // Sticky /tmp: another user cannot remove my file.
     ASSERT_TRUE(pi.write_file("/tmp/mine", "m"));
     LibNfs other(config_, 1001, 1001);
@@ -310,7 +310,7 @@ TEST_F(NfsWrite, RootSquashMakesRootNobody) {
     ASSERT_TRUE(root.mounted()) << root.error();
     EXPECT_EQ(root.read_file("/etc/secret"), std::nullopt);
     EXPECT_FALSE(root.write_file("/etc/hostname", "x"));
-    EXPECT_EQ(root.read_file("/etc/hostname"), "golden\n");
+    EXPECT_EQ(root.read_file("/etc/hostname"), "pi-test\n");
 }
 
 }  // namespace

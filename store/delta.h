@@ -37,6 +37,9 @@ struct DeltaObject {
         kNew = 1,   // created by the client: no image object behind it
         kData = 2,  // its data is objects/<id>
         kDead = 4,  // an image object the client removed
+        // Its data was written by the server (store.h GeneratedFile), not by the client: any
+        // change the client makes clears it.
+        kGenerated = 8,
     };
     Attr attr;            // complete attributes; the view fills in fsid, fileid and used
     ObjectId parent = 0;  // directories: where ".." leads in this view

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -171,6 +172,16 @@ struct Handle {
     std::span<const uint8_t> span() const { return {bytes.data(), size}; }
 };
 
+// A file the server writes into a client's view, such as its identity (/etc/hostname), without
+// touching the image. It is written only where the image has a regular file at `path`, and
+// only while the client has not changed or removed that file itself: from then on the client's
+// own version wins (and survives like any other change it made).
+struct GeneratedFile {
+    std::string path;  // absolute in the view, e.g. "/etc/hostname"
+    // The content, made from the image's content of the same file.
+    std::function<std::string(std::string_view image_content)> content;
+};
+
 // One client's merged, writable view of its image. Thread-safe: calls may come from every NFS
 // and TFTP worker at once. Every namespace operation and setattr is on stable storage (journal
 // fdatasync'ed, group-committed with concurrent callers) before it returns.
@@ -226,6 +237,11 @@ class ClientView {
     // POSIX rename: over an existing target of a compatible type, across directories.
     virtual Result<RenameResult> rename(ObjectId from_dir, std::string_view from_name,
                                         ObjectId to_dir, std::string_view to_name) = 0;
+
+    // Brings the generated files up to date (call it when the client mounts, i.e. boots). Files
+    // the server generated earlier are rewritten if their content changed (a new hostname, a
+    // new image); they never show in diff(). Returns how many files it wrote.
+    virtual Result<size_t> generate(std::span<const GeneratedFile> files) = 0;
 };
 
 struct StoreOptions {

@@ -12,6 +12,9 @@ DeltaObject& Txn::touch(const Obj& o) {
         d.attr = view_.image_->attr(*o.lower);
         if (o.lower->type == FileType::kDirectory) d.parent = view_.image_->parent(*o.lower).id;
     }
+    // Whatever touches it now makes it the client's own (store.h GeneratedFile); generate()
+    // sets the flag again on the objects it writes.
+    d.flags &= ~DeltaObject::kGenerated;
     return objects_.emplace(o.id, std::move(d)).first->second;
 }
 

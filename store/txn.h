@@ -17,7 +17,7 @@ class Txn {
     explicit Txn(const ClientViewImpl& view) : view_(view) {}
 
     // The object's new state, starting from its current one (an image object is copied into
-    // the delta: an attribute override).
+    // the delta: an attribute override). It is no longer a generated file.
     DeltaObject& touch(const Obj& o);
     // A new client-made object.
     DeltaObject& add(ObjectId id, DeltaObject object);

@@ -86,6 +86,7 @@ class ClientViewImpl final : public ClientView {
     Result<Wcc> rmdir(ObjectId dir, std::string_view name) override;
     Result<RenameResult> rename(ObjectId from_dir, std::string_view from_name, ObjectId to_dir,
                                 std::string_view to_name) override;
+    Result<size_t> generate(std::span<const GeneratedFile> files) override;
 
     // An object as this view sees it: its delta record and/or its image node.
     struct Obj {
@@ -136,6 +137,12 @@ class ClientViewImpl final : public ClientView {
     Result<void> copy_up(const Obj& o, uint64_t length);
     // An empty objects/<id> for a client-made file.
     Result<void> create_data_file(ObjectId id);
+    // The object at absolute `path`, following no symlinks.
+    std::optional<Obj> find_path(std::string_view path) const;
+    // Whole content of a small file (generate()): its data file, else its image file.
+    Result<std::string> read_small(const Obj& o) const;
+    // Replaces objects/<id> with `content`, durably (generate()).
+    Result<void> write_data_file(ObjectId id, std::string_view content);
     // Forgets the data file of an object that is gone, once its removal is durable.
     void drop_data_file(ObjectId id);
 

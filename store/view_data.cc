@@ -150,6 +150,7 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
         op.kind = Op::Kind::kPutObject;
         op.id = id;
         op.object = *o->delta;
+        op.object.flags &= ~DeltaObject::kGenerated;  // the client wrote it: its own now
         op.object.attr.size = std::max(size, end);
         op.object.attr.mtime = op.object.attr.ctime = now();
         if (stable) {

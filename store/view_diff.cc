@@ -27,6 +27,8 @@ class DiffWalker {
     // change, which its entries already report, so for directories only owner and mode count.
     bool modified(const Obj& o) const {
         if (!o.delta || !o.lower) return false;
+        // What the server generated (its identity) is not a change the client made.
+        if (o.delta->has(DeltaObject::kGenerated)) return false;
         if (o.delta->has(DeltaObject::kData)) return true;
         const Attr& a = o.delta->attr;
         const ImageNode& n = *o.lower;
