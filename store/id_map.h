@@ -4,15 +4,19 @@
 // and re-walks, so handles and fileids handed out once stay valid (NFS-NOTES 1, 3).
 //
 // File <state_dir>/index/<image>.ids, text, rewritten atomically when ids are added:
-//   rootfarm-ids 1 <generation>
-//   <id> <key>            one line per path; hard links share the id of their inode
+//   rootfarm-ids 2 <generation>
+//   <id> <type> <key>     one line per path; hard links share the id of their inode
+// <type> is the FileType number, 0 if unknown (version 1 files had no types; such ids match
+// any type once, then keep the type they met).
 // where <key> is "root/<path>" or "boot/<path>" (the tree and the path in it; "root" and "boot"
 // are the trees themselves), "layer/<layer>/root/<path>" or ".../boot/<path>" for a site
 // layer's file, or "mount/<path>" for a directory made up to hold the boot tree's mount point.
 //
 // A new version of an image keeps the ids (and handle generation) of the old one where the
-// paths match if its .ids file starts as a copy of the old one's: the importer copies
-// index/<old>.ids to index/<new>.ids before the new image is first used. Backslash, tab, newline
+// path and type match if its .ids file starts as a copy of the old one's (store.cc: the client's
+// old image's when a kept delta moves to a new image not yet indexed, else the newest one's);
+// a path whose type changed gets a new id, so a delta never applies a file's changes to a
+// directory. Backslash, tab, newline
 // and carriage return in a key are written as in escape.h. Image ids count up from 1 and stay below
 // kFirstClientId.
 
@@ -36,19 +40,23 @@ class IdMap {
     // Reads `path`; a missing file gives an empty map with a new random generation.
     static Result<IdMap> load(const std::filesystem::path& path);
 
-    // The id of `key`, assigning the next free one if it has none.
-    ObjectId get(const std::string& key);
+    // The id of `key`, assigning the next free one if it has none or had another type.
+    ObjectId get(const std::string& key, FileType type);
     // The id of `key`, or 0.
     ObjectId find(const std::string& key) const;
     // Records that `key` names object `id` too (a hard link).
-    void alias(const std::string& key, ObjectId id);
+    void alias(const std::string& key, ObjectId id, FileType type);
 
     uint32_t generation() const { return generation_; }
     bool dirty() const { return dirty_; }
     Result<void> save(const std::filesystem::path& path);
 
   private:
-    std::unordered_map<std::string, ObjectId> ids_;
+    struct Entry {
+        ObjectId id = 0;
+        uint8_t type = 0;  // FileType; 0 = unknown (a version 1 file)
+    };
+    std::unordered_map<std::string, Entry> ids_;
     ObjectId next_ = 1;
     uint32_t generation_ = 0;
     bool dirty_ = false;

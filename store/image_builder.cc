@@ -126,7 +126,7 @@ class ImageBuilder {
     uint32_t add_synthetic_dir(const std::string& key, const ImageNode& like) {
         uint32_t i = static_cast<uint32_t>(index_.nodes_.size());
         ImageNode n;
-        n.id = ids_.get(key);
+        n.id = ids_.get(key, FileType::kDirectory);
         n.type = FileType::kDirectory;
         n.mode = 0755;
         n.size = 4096;
@@ -247,7 +247,7 @@ class ImageBuilder {
     uint32_t add_node(const struct stat& st, FileType type, const std::string& key) {
         uint32_t i = static_cast<uint32_t>(index_.nodes_.size());
         ImageNode n;
-        n.id = ids_.get(key);
+        n.id = ids_.get(key, type);
         n.type = type;
         n.mode = st.st_mode & 07777;
         n.uid = st.st_uid;
@@ -337,7 +337,7 @@ class ImageBuilder {
             if (*type != FileType::kDirectory && st.st_nlink > 1) {
                 auto [it, fresh] = links_.try_emplace({st.st_dev, st.st_ino}, 0);
                 if (!fresh) {
-                    ids_.alias(kid_key, index_.nodes_[it->second].id);
+                    ids_.alias(kid_key, index_.nodes_[it->second].id, *type);
                     set_kid(dir, name, it->second, merging_);
                     continue;
                 }

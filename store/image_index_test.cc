@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/id_map.h"
 #include "store/image_metadata.h"
 #include "store/names.h"
 #include "store/test_util.h"
@@ -226,6 +227,43 @@ TEST(ImageMetadata, ParsesEscapesAndRejectsBadLines) {
     ASSERT_EQ(m.size(), 2u);
     EXPECT_EQ(m.at("root/a\tb").uid, 1u);
     EXPECT_EQ(m.at("boot/c").rdev_minor, 64u);
+}
+
+}  // namespace
+}  // namespace rootfarm::store
+
+namespace rootfarm::store {
+namespace {
+
+TEST(IdMap, AVersionOneFileKeepsItsIdsAndLearnsTypes) {
+    testing::TempDir dir;
+    std::filesystem::path path = dir.path() / "pi.ids";
+    testing::write_file(path, "rootfarm-ids 1 77\n1 root\n2 root/etc\n3 root/etc/hosts\n");
+    Result<IdMap> ids = IdMap::load(path);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(ids->generation(), 77u);
+    EXPECT_EQ(ids->get("root/etc", FileType::kDirectory), 2u);
+    EXPECT_EQ(ids->get("root/etc/hosts", FileType::kRegular), 3u);
+    ASSERT_TRUE(ids->save(path).ok());
+
+    Result<IdMap> again = IdMap::load(path);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->generation(), 77u);
+    EXPECT_EQ(again->get("root/etc/hosts", FileType::kRegular), 3u);
+    // The same path as another type is another object.
+    ObjectId dir_id = again->get("root/etc/hosts", FileType::kDirectory);
+    EXPECT_NE(dir_id, 3u);
+    EXPECT_EQ(again->get("root/etc/hosts", FileType::kDirectory), dir_id);
+    EXPECT_EQ(again->get("root", FileType::kDirectory), 1u);
+}
+
+TEST(IdMap, ADamagedTypeIsAnError) {
+    testing::TempDir dir;
+    std::filesystem::path path = dir.path() / "pi.ids";
+    testing::write_file(path, "rootfarm-ids 2 1\n1 x root\n");
+    EXPECT_FALSE(IdMap::load(path).ok());
+    testing::write_file(path, "rootfarm-ids 3 1\n");
+    EXPECT_FALSE(IdMap::load(path).ok());
 }
 
 }  // namespace

@@ -343,5 +343,36 @@ TEST_F(PersistenceTest, KeptDeltaCarriesIdsToANewImage) {
     EXPECT_TRUE(std::filesystem::exists(dir_.path() / "images/pi/root/etc/hostname"));
 }
 
+// The new version was indexed before this client moved (a new Pi booted on it first): its ids
+// were seeded from the newest image's, so the kept delta still lands on the same paths. A path
+// whose type changed between the versions is a new object there: the client's change to the
+// old file does not apply to the new directory.
+TEST_F(PersistenceTest, KeptDeltaFindsItsPathsWhenTheNewImageWasIndexedFirst) {
+    std::filesystem::copy(dir_.path() / "images/pi", dir_.path() / "images/pi2",
+                          std::filesystem::copy_options::recursive);
+    std::filesystem::remove(dir_.path() / "images/pi2/root/usr/lib/a.so");
+    std::filesystem::create_directories(dir_.path() / "images/pi2/root/usr/lib/a.so");
+    for (const char* p : {"a0", "a1", "bin/a", "etc/a", "etc/b", "usr/a"}) {
+        write_file(dir_.path() / "images/pi2/root" / p, "new in v2\n");
+    }
+    ObjectId hostname = walk(*a_, "/etc/hostname");
+    ObjectId lib = walk(*a_, "/usr/lib/a.so");
+    ASSERT_TRUE(write_at(*a_, hostname, 0, "MINE").ok());
+    ASSERT_TRUE(write_at(*a_, lib, 0, "mine").ok());
+    close();
+    store_ = Store::open(options()).value();
+    auto newcomer = store_->view(mac(3), "pi2");
+    ASSERT_TRUE(newcomer.ok());
+    EXPECT_EQ(walk(**newcomer, "/etc/hostname"), hostname);
+
+    ASSERT_TRUE(store_->switch_image(mac(1), "pi2", true).ok());
+    auto a = store_->view(mac(1), "pi2");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(read_all(**a, walk(**a, "/etc/hostname")), "MINEberrypi\n");
+    ObjectId dir = walk(**a, "/usr/lib/a.so");
+    EXPECT_NE(dir, lib);
+    EXPECT_EQ((*a)->getattr(dir).value().type, FileType::kDirectory);
+}
+
 }  // namespace
 }  // namespace rootfarm::store

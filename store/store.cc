@@ -197,6 +197,35 @@ class StoreImpl final : public Store {
         return {};
     }
 
+    // An image indexed for the first time without a client's old image to carry ids from (a
+    // new Pi, or the TFTP of an unknown one, used it first) starts from the ids of the image
+    // indexed most recently: usually the version it replaces. Kept deltas of clients still on
+    // that version then find their objects on the same paths when they move (issue 7).
+    Result<void> seed_ids_locked(const std::string& name, const std::filesystem::path& to) const {
+        std::error_code ec;
+        if (std::filesystem::exists(to, ec) || ec) return {};
+        std::filesystem::path newest;
+        std::filesystem::file_time_type newest_time;
+        for (const auto& e :
+             std::filesystem::directory_iterator(options_.state_dir / "index", ec)) {
+            if (e.path().extension() != ".ids" || e.path() == to) continue;
+            if (!std::filesystem::is_directory(images_dir() / e.path().stem(), ec)) continue;
+            auto t = e.last_write_time(ec);
+            if (!ec && (newest.empty() || t > newest_time)) {
+                newest = e.path();
+                newest_time = t;
+            }
+        }
+        if (newest.empty()) return {};
+        Result<std::string> ids = read_whole_file(newest);
+        if (!ids.ok()) return ids.error();
+        Result<void> written = write_file_atomic(to, *ids);
+        if (!written.ok()) return written;
+        store_log().info("image {}: object ids carried over from image {}", name,
+                         newest.stem().string());
+        return {};
+    }
+
     Result<std::shared_ptr<const ImageIndex>> index_locked(std::string_view image) const {
         std::string name(image);
         if (auto it = indexes_.find(name); it != indexes_.end()) return it->second;
@@ -207,6 +236,9 @@ class StoreImpl final : public Store {
         o.name = name;
         o.image_dir = images_dir() / name;
         o.id_map_path = options_.state_dir / "index" / (name + ".ids");
+        if (Result<void> seeded = seed_ids_locked(name, o.id_map_path); !seeded.ok()) {
+            return seeded.error();
+        }
         o.layers_dir = options_.state_dir / "layers";
         o.boot_mount = options_.boot_mount;
         Result<std::shared_ptr<const ImageIndex>> index = ImageIndex::build(o);
