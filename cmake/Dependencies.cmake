@@ -30,6 +30,8 @@ rootfarm_require_pkgconfig(TIRPC libtirpc libtirpc-dev)
 rootfarm_require_pkgconfig(XXHASH libxxhash libxxhash-dev)
 rootfarm_require_pkgconfig(EXT2FS ext2fs libext2fs-dev)
 rootfarm_require_pkgconfig(LIBNFS libnfs libnfs-dev)
+# Raspberry Pi OS images are downloaded as .img.xz; `image import` reads them directly.
+rootfarm_require_pkgconfig(LZMA liblzma liblzma-dev)
 rootfarm_require_cmake(spdlog libspdlog-dev)
 rootfarm_require_cmake(tomlplusplus libtomlplusplus-dev)
 rootfarm_require_cmake(CLI11 libcli11-dev)

@@ -16,6 +16,7 @@
 #include "images/progress.h"
 #include "images/text_file.h"
 #include "images/tree_writer.h"
+#include "images/xz.h"
 #include "store/fs_util.h"
 
 namespace rootfarm::images {
@@ -144,9 +145,25 @@ Result<ImportReport> import_into(const Config& config, const std::filesystem::pa
     std::string metadata =
         "# rootfarm image metadata (store/image_metadata.h), written by image import\n";
     std::vector<CapabilityFile> caps;
-    Result<void> r = S_ISDIR(st.st_mode)
-                         ? import_source_dir(source, tmp, report, progress, metadata, caps)
-                         : import_disk_image(source, tmp, report, progress, metadata, caps);
+    Result<void> r;
+    if (S_ISDIR(st.st_mode)) {
+        r = import_source_dir(source, tmp, report, progress, metadata, caps);
+    } else {
+        // .img.xz, as Raspberry Pi OS is downloaded: decompressed beside the images (a temp
+        // name, removed below or by the next import if this one is killed), then read as .img.
+        std::filesystem::path disk = source;
+        std::filesystem::path unpacked = temp_path(images_dir(config), std::string(name) + ".img");
+        int fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return system_error(errno, "open " + source.string());
+        bool xz = is_xz(fd);
+        ::close(fd);
+        if (xz) {
+            r = decompress_xz(source, unpacked, progress);
+            disk = unpacked;
+        }
+        if (r) r = import_disk_image(disk, tmp, report, progress, metadata, caps);
+        if (xz) ::unlink(unpacked.c_str());
+    }
     progress.finish();
     if (!r) return r.error();
 

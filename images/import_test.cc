@@ -372,6 +372,42 @@ TEST_F(ImportTest, GptDiskImports) {
     EXPECT_EQ(read_file(image / "boot/config.txt"), testing::fat_files()[0].second);
 }
 
+TEST_F(ImportTest, XzCompressedImageImportsLikeThePlainOne) {
+    // Raspberry Pi OS is downloaded as .img.xz; the import reads it without a manual unxz.
+    const Fixture& f = fixture();
+    TempDir work;
+    std::filesystem::path xz = work.path() / "raspios.img.xz";
+    ASSERT_EQ(sh("xz -T1 -0 -c '" + f.disk.string() + "' > '" + xz.string() + "'"), 0);
+    ASSERT_TRUE(import_image(config_, f.disk, "plain", {}).ok());
+    auto r = import_image(config_, xz, "packed", {});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    std::filesystem::path plain = config_.state_dir / "images/plain";
+    std::filesystem::path packed = config_.state_dir / "images/packed";
+    EXPECT_EQ(read_file(packed / "metadata"), read_file(plain / "metadata"));
+    for (const auto& [key, want] : f.expected) {
+        if (want.type == store::FileType::kRegular) {
+            EXPECT_EQ(read_file(packed / key), want.content) << key;
+        }
+    }
+    struct stat sparse;
+    ASSERT_EQ(::stat((packed / "root/var/sparse").c_str(), &sparse), 0);
+    EXPECT_LT(sparse.st_blocks * 512, 1 << 20) << "the 40 MB sparse file lost its holes";
+    // The decompressed copy is gone: the image and its layer per import, nothing else.
+    EXPECT_EQ(store_entries(config_).size(), 4u);
+
+    // A cut or damaged download is one clear error and changes nothing.
+    std::filesystem::copy_file(xz, work.path() / "cut.img.xz");
+    std::filesystem::resize_file(work.path() / "cut.img.xz", std::filesystem::file_size(xz) / 2);
+    EXPECT_EQ(import_image(config_, work.path() / "cut.img.xz", "cut", {}).error(),
+              make_error_code(ImageErrc::kNotAnImage));
+    std::string bytes = read_file(xz);
+    for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 64; ++i) bytes[i] ^= 0x5a;
+    write_file(work.path() / "bad.img.xz", bytes);
+    EXPECT_EQ(import_image(config_, work.path() / "bad.img.xz", "bad", {}).error(),
+              make_error_code(ImageErrc::kNotAnImage));
+    EXPECT_EQ(store_entries(config_).size(), 4u);
+}
+
 TEST_F(ImportTest, Fat16BootPartitionImports) {
     const Fixture& f = fixture();
     TempDir work;

@@ -7,8 +7,8 @@ packages=(
     build-essential cmake ninja-build pkg-config
     libtirpc-dev liburing-dev libxxhash-dev libspdlog-dev libfmt-dev
     libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
-    libext2fs-dev libnfs-dev libnfs-utils
-    e2fsprogs dosfstools mtools fdisk
+    libext2fs-dev liblzma-dev libnfs-dev libnfs-utils
+    e2fsprogs dosfstools mtools fdisk xz-utils
     busybox udhcpc isc-dhcp-client tftp-hpa curl rpcbind iproute2
     qemu-system-x86 ipxe-qemu kmod cpio debootstrap
 )
