@@ -25,7 +25,11 @@ Result<int> make_socket(int type, Ipv4 addr, uint16_t port, bool reuse_port) {
     const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
     if (fd < 0) return errno_error(errno);
     const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // SO_REUSEADDR only on a named port (a quick restart, a wildcard DHCP socket beside
+    // specific ones). On port 0 it lets Linux hand two UDP sockets the same ephemeral port
+    // (udp_lib_lport_inuse skips sockets that both set it): two TFTP transfers then shared a
+    // port, one got the other's ACKs and answered "Unknown transfer ID" (RFC 1350 §4).
+    if (port != 0) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     const sockaddr_in sa = make_sockaddr(addr, port);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
@@ -750,8 +754,15 @@ TimerId Loop::add_timer(std::chrono::milliseconds delay, std::function<void()> f
     // The tick is not armed while no timer is pending, so the wheel's clock stood still; bring
     // it to now, or handle_tick's catch-up would fire this timer at once (seen as a TFTP
     // transfer giving up after five retransmits in 9 ms after iPXE's idle 13 s).
-    timers_.skip_to(current_tick());
-    const TimerId id = timers_.add(ticks, std::move(fn));
+    const uint64_t now = current_tick();
+    timers_.skip_to(now);
+    // After a late tick (the thread was busy: a slow fsync, a burst of work) handle_tick
+    // catches the wheel up one tick at a time. A timer added meanwhile, by a callback of that
+    // catch-up or by work done before it, must count from wall time, not from the wheel's
+    // lagging clock, or it fires in the same catch-up: a TFTP transfer re-armed its
+    // retransmit timer there and used up all its retries in one burst.
+    const uint64_t lag = now > timers_.now_tick() ? now - timers_.now_tick() : 0;
+    const TimerId id = timers_.add(ticks + lag, std::move(fn));
     arm_tick();
     return id;
 }

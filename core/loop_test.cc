@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace rootfarm {
@@ -262,6 +263,55 @@ TEST(Loop, TimerAddedAfterAnIdleSpellCountsFromNow) {
     auto f = elapsed.get_future();
     ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     EXPECT_GE(f.get(), std::chrono::milliseconds(200));
+}
+
+TEST(Loop, TimerAddedWhileTheWheelCatchesUpCountsFromNow) {
+    // The loop thread is busy for 600 ms (as behind a slow fdatasync), so the next tick finds
+    // the wheel 60 ticks behind and catches up. A retransmit timer re-armed by a callback of
+    // that catch-up must still wait its whole delay; before the fix it fired in the same
+    // catch-up, and a TFTP transfer spent all its retries at once.
+    using Clock = std::chrono::steady_clock;
+    std::vector<Clock::duration> waited;  // from add_timer to the callback, per firing
+    std::promise<void> done;
+    std::function<void(Loop&, Clock::time_point)> rearm = [&](Loop& loop, Clock::time_point at) {
+        loop.add_timer(std::chrono::milliseconds(100), [&, at] {
+            const auto now = Clock::now();
+            waited.push_back(now - at);
+            if (waited.size() == 3) {
+                done.set_value();
+            } else {
+                rearm(loop, now);
+            }
+        });
+    };
+    LoopThread t([](Loop&) {});
+    t.loop().post([&] {
+        // Another transfer's timer keeps the wheel from being idle (idle, it jumps to now).
+        t.loop().add_timer(std::chrono::seconds(60), [] {});
+        rearm(t.loop(), Clock::now());
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    });
+    ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    t.stop();
+    for (auto w : waited) EXPECT_GE(w, std::chrono::milliseconds(100));
+}
+
+TEST(Loop, EphemeralUdpPortsAreNeverShared) {
+    // Every TFTP transfer opens its own socket on port 0 (RFC 1350 §4: the port is the
+    // transfer's id), hundreds at once in a boot storm. Two of them on one port would get each
+    // other's packets. With SO_REUSEADDR on them Linux gave out about one duplicate per 20
+    // sockets at this count (28k ephemeral ports).
+    UdpEcho echo;
+    std::vector<uint16_t> ports;
+    LoopThread t([&](Loop& loop) {
+        for (int i = 0; i < 1000; ++i) {
+            auto s = loop.open_udp(kLocalhost, 0, &echo);
+            ASSERT_TRUE(s) << s.error().message();
+            ports.push_back((*s)->local_port());
+        }
+    });
+    t.stop();
+    EXPECT_EQ(std::set<uint16_t>(ports.begin(), ports.end()).size(), ports.size());
 }
 
 TEST(Loop, PostRunsOnLoopThreadAndFileIoCompletes) {

@@ -145,10 +145,14 @@ void TftpServer::Impl::on_datagram(UdpSocket& sock, const Datagram& d) {
     auto req = decode_request(d.data);
     if (!req) {
         tftp_log().debug("{}: malformed request: {}", to_string(d.from), req.error().message());
-        listen_->send_to(d.from, encode_error(ErrorCode::kIllegalOperation,
-                                              req.error() == std::errc::invalid_argument
-                                                  ? "Unsupported transfer mode"
-                                                  : "Malformed request"));
+        // Every answer leaves from the address the client sent to (IP_PKTINFO), as a transfer
+        // socket bound to it does: a client matches replies by the server's address.
+        listen_->send_to(
+            d.from,
+            encode_error(ErrorCode::kIllegalOperation, req.error() == std::errc::invalid_argument
+                                                           ? "Unsupported transfer mode"
+                                                           : "Malformed request"),
+            0, d.local_addr);
         return;
     }
     on_request(d, std::move(*req));
@@ -179,7 +183,8 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
     if (active_.size() >= config_.tftp.max_transfers) {
         tftp_log().warn("{}: {} refused: {} transfers running", to_string(d.from), req.filename,
                         active_.size());
-        listen_->send_to(d.from, encode_error(ErrorCode::kNotDefined, "Too many transfers"));
+        listen_->send_to(d.from, encode_error(ErrorCode::kNotDefined, "Too many transfers"), 0,
+                         d.local_addr);
         return;
     }
     auto who = identify(*path, source, config_, clients_, store_);
@@ -194,7 +199,8 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
         tftp_log().warn("{}: {} refused: {} transfers from this client", who->label, req.filename,
                         mine);
         listen_->send_to(
-            d.from, encode_error(ErrorCode::kNotDefined, "Too many transfers from this client"));
+            d.from, encode_error(ErrorCode::kNotDefined, "Too many transfers from this client"), 0,
+            d.local_addr);
         return;
     }
     ++mine;
@@ -277,7 +283,8 @@ void TftpServer::Impl::start_transfer(std::shared_ptr<Active> r, Source source) 
     if (!t) {
         tftp_log().warn("{}: {}: cannot open a transfer socket: {}", r->who.label,
                         r->request.filename, t.error().message());
-        listen_->send_to(r->peer, encode_error(ErrorCode::kNotDefined, "Server error"));
+        listen_->send_to(r->peer, encode_error(ErrorCode::kNotDefined, "Server error"), 0,
+                         r->local_addr);
         release(*r);
         return;
     }
@@ -339,7 +346,7 @@ void TftpServer::Impl::reply_error(const sockaddr_in& to, Ipv4 local, ErrorCode 
                                    std::string_view msg) {
     auto sock = loop_->open_udp(local, 0, this);
     if (!sock) {
-        listen_->send_to(to, encode_error(code, msg));
+        listen_->send_to(to, encode_error(code, msg), 0, local);
         return;
     }
     (*sock)->send_to(to, encode_error(code, msg));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 
 #include "tests/support/serve_process.h"
 #include "tftpd/loop_thread_test_util.h"
@@ -101,6 +102,54 @@ TEST_F(TftpRegistryTest, MacPrefixOfAnUnknownPiEnrolsItWithAnyPi) {
     RawClient other("127.0.0.6");
     EXPECT_EQ(fetch(other, "00-11-22-33-44-55/config.txt"), kImageConfig);
     EXPECT_FALSE(clients_->by_mac(*MacAddr::parse("00:11:22:33:44:55")));
+}
+
+// Room for hundreds of transfers at once, none retransmitting while the test holds them open.
+class TftpManyTransfersTest : public TftpRegistryTest {
+  protected:
+    void SetUp() override {
+        config_.tftp.max_transfers = 1000;
+        config_.tftp.max_transfers_per_client = 1000;
+        config_.tftp.timeout_ms = 30000;
+        TftpRegistryTest::SetUp();
+    }
+};
+
+TEST_F(TftpManyTransfersTest, HundredsOfOpenTransfersEachKeepTheirOwnPort) {
+    // RFC 1350 §4: a transfer is named by its port; the client sends every ACK there. With
+    // SO_REUSEADDR on the transfer sockets Linux gave two transfers one port about once in
+    // 30 transfers at this count: the ACKs of one went to the other, which answered
+    // "Unknown transfer ID", and the first gave up after five retransmits (seen in boot storms
+    // over a veth pair as "transfer failed: no answer after 5 retransmits").
+    constexpr int kTransfers = 800;
+    std::vector<std::unique_ptr<RawClient>> pis;
+    std::vector<sockaddr_in> tid(kTransfers);
+    std::set<uint16_t> ports;
+    for (int i = 0; i < kTransfers; ++i) {
+        // One request at a time: 800 at once would overflow the request port's receive buffer.
+        pis.push_back(std::make_unique<RawClient>("127.0.0.1"));
+        ASSERT_TRUE(pis.back()->ok());
+        pis.back()->send_to(
+            loopback(server_->port()),
+            encode_request({Opcode::kRrq, "overlays/vc4-kms-v3d.dtbo", Mode::kOctet, {}}));
+        auto data = pis.back()->recv(milliseconds(10000));
+        ASSERT_TRUE(data) << "no DATA 1 for transfer " << i;
+        ASSERT_EQ(opcode_of(*data), static_cast<uint16_t>(Opcode::kData));
+        ASSERT_EQ(block_of(*data), 1);
+        tid[i] = pis.back()->last_from();
+        ports.insert(ntohs(tid[i].sin_port));
+    }
+    // All of them are open now, each waiting for its ACK 1.
+    EXPECT_EQ(ports.size(), size_t{kTransfers});
+    for (auto& pi : pis) pi->reply(encode_ack(1));
+    int wrong = 0;
+    for (int i = 0; i < kTransfers; ++i) {
+        auto data = pis[i]->recv(milliseconds(10000));
+        const bool right = data && opcode_of(*data) == static_cast<uint16_t>(Opcode::kData) &&
+                           block_of(*data) == 2 && pis[i]->last_from().sin_port == tid[i].sin_port;
+        if (!right) ++wrong;
+    }
+    EXPECT_EQ(wrong, 0) << "transfers that did not get DATA 2 from their own port";
 }
 
 }  // namespace

@@ -142,15 +142,31 @@ void Transfer::send_window() {
 }
 
 void Transfer::arm_timer() {
-    if (timer_ != 0) loop_.cancel_timer(timer_);
-    timer_ = loop_.add_timer(params_.timeout, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->on_timeout();
-    });
+    // Every ACK moves the deadline; the one timer on the wheel is re-armed only when it fires
+    // early, so a lock-step transfer does not cancel and add a timer per block.
+    deadline_ = loop_.now() + params_.timeout;
+    if (timer_ == 0) add_timer(params_.timeout);
+}
+
+void Transfer::add_timer(std::chrono::steady_clock::duration delay) {
+    timer_ = loop_.add_timer(std::chrono::ceil<std::chrono::milliseconds>(delay),
+                             [weak = weak_from_this()] {
+                                 if (auto self = weak.lock()) self->on_timer();
+                             });
+}
+
+void Transfer::on_timer() {
+    timer_ = 0;
+    if (state_ == State::kDone || loading_) return;
+    const auto now = loop_.now();
+    if (now < deadline_) {
+        add_timer(deadline_ - now);
+        return;
+    }
+    on_timeout();
 }
 
 void Transfer::on_timeout() {
-    timer_ = 0;
-    if (state_ == State::kDone || loading_) return;
     if (retries_left_ == 0) {
         finish(TransferOutcome::Kind::kTimeout,
                "no answer after " + std::to_string(params_.retries) + " retransmits");
@@ -234,10 +250,6 @@ void Transfer::on_ack(uint16_t block) {
     if (acked == block_count()) {
         finish(TransferOutcome::Kind::kComplete, "");
         return;
-    }
-    if (timer_ != 0) {
-        loop_.cancel_timer(timer_);
-        timer_ = 0;
     }
     // RFC 7440 §4: an ACK inside the window means the blocks after it were lost; the next
     // window starts right after the acknowledged block.

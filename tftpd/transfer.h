@@ -82,6 +82,8 @@ class Transfer : public UdpHandler, public std::enable_shared_from_this<Transfer
     void send_oack();
     void on_ack(uint16_t block);
     void arm_timer();
+    void add_timer(std::chrono::steady_clock::duration delay);
+    void on_timer();
     void on_timeout();
     void finish(TransferOutcome::Kind kind, std::string detail);
 
@@ -108,6 +110,7 @@ class Transfer : public UdpHandler, public std::enable_shared_from_this<Transfer
     uint64_t buf_len_ = 0;
 
     TimerId timer_ = 0;
+    std::chrono::steady_clock::time_point deadline_;  // retransmit when reached, no ACK since
     uint32_t retries_left_ = 0;
     uint64_t retransmits_ = 0;
     std::chrono::steady_clock::time_point started_;
