@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/net.h"
@@ -41,5 +42,18 @@ struct DhcpResult {
 // (giaddr = the Pi's address) because a simulated Pi on a loopback or namespace address cannot
 // receive the broadcast replies a real Pi gets; every server answers a relay by unicast.
 Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target);
+
+struct DhcpMicroResult {
+    uint64_t leases = 0;  // completed DISCOVER..ACK exchanges
+    uint64_t failed = 0;  // Pis that stopped on an error (their completed leases still count)
+};
+
+// Each Pi repeats dhcp_boot's exchange until `duration` has passed, all from the calling thread:
+// every Pi's socket is watched with epoll, so the client costs a send and a receive per packet
+// rather than a thread wake-up. With one blocking thread per Pi on the server's own 2 cores,
+// 40% of rootfarm's CPU went to waking those threads (sock_def_readable in its sends) and the
+// micro benchmark measured the client.
+DhcpMicroResult dhcp_micro(std::span<const PiIdentity> pis, const DhcpTarget& target,
+                           std::chrono::duration<double> duration);
 
 }  // namespace rootfarm::bench

@@ -1,9 +1,12 @@
 #include "bench/udp.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 
 namespace rootfarm::bench {
@@ -17,7 +20,8 @@ Result<UdpClient> UdpClient::bind(Ipv4 addr, uint16_t port) {
     if (fd < 0) return errno_error(errno);
     UdpClient c(fd);
     int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Only on a named port: on port 0 it lets Linux give two sockets one ephemeral port.
+    if (port != 0) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     int buf = 1 << 20;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     sockaddr_in sa = make_sockaddr(addr, port);
@@ -51,6 +55,48 @@ Result<size_t> UdpClient::recv_from(std::span<uint8_t> buf, sockaddr_in& from,
         if (n < 0) return errno_error(errno);
         return static_cast<size_t>(n);
     }
+}
+
+Result<size_t> UdpClient::recv_now(std::span<uint8_t> buf, sockaddr_in& from) {
+    for (;;) {
+        socklen_t len = sizeof from;
+        ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT,
+                               reinterpret_cast<sockaddr*>(&from), &len);
+        if (n >= 0) return static_cast<size_t>(n);
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK) return std::errc::resource_unavailable_try_again;
+        return errno_error(errno);
+    }
+}
+
+UdpPoller::UdpPoller() : fd_(::epoll_create1(EPOLL_CLOEXEC)) {}
+
+UdpPoller::~UdpPoller() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void UdpPoller::add(const UdpClient& sock, uint64_t id) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = id;
+    ::epoll_ctl(fd_, EPOLL_CTL_ADD, sock.fd(), &ev);
+}
+
+void UdpPoller::remove(const UdpClient& sock) {
+    ::epoll_ctl(fd_, EPOLL_CTL_DEL, sock.fd(), nullptr);
+}
+
+bool UdpPoller::wait(std::chrono::steady_clock::time_point deadline,
+                     const std::function<void(uint64_t id)>& ready) {
+    std::array<epoll_event, 64> events;
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+            .count();
+    const int n = ::epoll_wait(fd_, events.data(), static_cast<int>(events.size()),
+                               static_cast<int>(std::max<int64_t>(left, 0)));
+    if (n < 0) return errno == EINTR;
+    for (int i = 0; i < n; ++i) ready(events[i].data.u64);
+    return true;
 }
 
 }  // namespace rootfarm::bench

@@ -59,7 +59,8 @@ DhcpServer::DhcpServer(Settings settings, ClientRegistry& clients,
       leases_(std::move(leases)),
       responder_(settings_, clients_, leases_),
       interface_(std::move(interface)),
-      listen_(listen) {
+      listen_(listen),
+      log_(dhcp_log()) {
     saved_version_ = leases_.version();
 }
 
@@ -162,9 +163,11 @@ void DhcpServer::send(const Reply& reply, int ifindex) {
         to = Ipv4{0xffffffff};
     }
     auto bytes = encode(reply.packet);
-    dhcp_log().debug("{} {} to {}:{}", reply.packet.mac().to_string(),
-                     to_string(reply.packet.message_type().value_or(MessageType::kAck)),
-                     to.to_string(), reply.to_port);
+    if (log_.should_log(spdlog::level::debug)) {
+        log_.debug("{} {} to {}:{}", reply.packet.mac().to_string(),
+                   to_string(reply.packet.message_type().value_or(MessageType::kAck)),
+                   to.to_string(), reply.to_port);
+    }
     // Leave through the interface the request came in on, from the address that serves TFTP
     // (PI-BOOT.md: the Pi 3 takes the reply's source as its TFTP server).
     socket_->send_to(make_sockaddr(to, reply.to_port), std::move(bytes), ifindex,

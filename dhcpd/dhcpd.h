@@ -6,6 +6,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <spdlog/logger.h>
+
 #include "core/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
@@ -64,6 +66,8 @@ class DhcpServer : private UdpHandler {
     Responder responder_;
     std::string interface_;
     Ipv4 listen_;
+
+    spdlog::logger& log_;  // dhcp_log(), looked up once (see Responder::log_)
 
     Loop* loop_ = nullptr;
     UdpSocket* socket_ = nullptr;

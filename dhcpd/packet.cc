@@ -203,6 +203,9 @@ Result<Packet> decode(std::span<const uint8_t> data) {
         return make_error_code(DecodeError::kBadCookie);
     }
     Packet p;
+    // A Pi's DISCOVER carries 7 options, a PC's up to ~12: one allocation instead of a
+    // growth step per option.
+    p.options.reserve(16);
     p.op = d[0];
     p.htype = d[1];
     p.hlen = d[2];

@@ -1,6 +1,5 @@
 #include "dhcpd/pxe.h"
 
-#include <cstdio>
 #include <string_view>
 
 namespace rootfarm::dhcpd {
@@ -26,10 +25,12 @@ uint32_t le32(const uint8_t* p) {
     return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 
+// As "%08x", without printf: it runs for every request from a Pi.
 std::string hex8(uint32_t v) {
-    char buf[9];
-    std::snprintf(buf, sizeof buf, "%08x", v);
-    return buf;
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string s(8, '0');
+    for (int i = 7; i >= 0; --i, v >>= 4) s[i] = kDigits[v & 0xf];
+    return s;
 }
 
 Guid parse_guid(const std::vector<uint8_t>* opt97, const MacAddr& mac) {
@@ -52,8 +53,10 @@ Guid parse_guid(const std::vector<uint8_t>* opt97, const MacAddr& mac) {
 
 ClientIdentity identify(const Packet& request) {
     ClientIdentity id;
-    std::string vendor = request.find_string(opt::kVendorClass);
-    id.pxe = vendor.starts_with(kPxeClient);
+    const auto* vendor = request.find(opt::kVendorClass);
+    id.pxe =
+        vendor && std::string_view(reinterpret_cast<const char*>(vendor->data()), vendor->size())
+                      .starts_with(kPxeClient);
     MacAddr mac = request.mac();
     Guid guid = parse_guid(request.find(opt::kClientGuid), mac);
     id.serial = guid.serial;

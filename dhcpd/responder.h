@@ -3,7 +3,11 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <unordered_set>
+#include <vector>
+
+#include <spdlog/logger.h>
 
 #include "core/clients.h"
 #include "dhcpd/leases.h"
@@ -65,6 +69,8 @@ class Responder {
     std::optional<ClientInfo> admit(const MacAddr& mac, const ClientIdentity& id);
     // Tells the registry a newly seen serial or model; true if it changed anything.
     bool remember_identity(const Request& r);
+    // Tells the registry the address `r`'s client now has, unless it knows it already.
+    void learn_ip(const Request& r, Ipv4 ip);
 
     std::optional<Reply> proxy(const Request& r, MessageType type);
     std::optional<Reply> discover(const Request& r, int64_t now);
@@ -87,9 +93,15 @@ class Responder {
     ClientRegistry& clients_;
     LeaseTable& leases_;
     ResponderStats stats_;
+    // dhcp_log() is a lookup in spdlog's registry, under its mutex; the logger lives for the
+    // process, and several lines per packet need it.
+    spdlog::logger& log_;
     // MACs whose DISCOVER came from PXE firmware: the Pi 4 REQUEST omits option 60 but its
     // ACK should carry the same boot information as the OFFER.
     std::unordered_set<MacAddr> pxe_clients_;
+    // Parts of every reply that never change, built once rather than per packet.
+    std::string server_text_;                      // option 66: server_ip as text
+    std::vector<uint8_t> pi_vendor_, pi3_vendor_;  // option 43 (pi_vendor_options)
 };
 
 }  // namespace rootfarm::dhcpd
