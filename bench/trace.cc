@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "nfsd/trace.h"
+
 namespace rootfarm::bench {
 
 namespace {
@@ -12,7 +14,7 @@ namespace {
 constexpr std::array<std::string_view, kProcCount> kNames = {
     "GETATTR", "SETATTR",     "LOOKUP",  "ACCESS", "READLINK", "READ",   "WRITE",
     "CREATE",  "MKDIR",       "SYMLINK", "MKNOD",  "REMOVE",   "RMDIR",  "RENAME",
-    "LINK",    "READDIRPLUS", "FSSTAT",  "FSINFO", "PATHCONF", "COMMIT",
+    "LINK",    "READDIRPLUS", "FSSTAT",  "FSINFO", "PATHCONF", "COMMIT", "READDIR",
 };
 
 std::vector<std::string_view> split(std::string_view line) {
@@ -33,11 +35,79 @@ bool parse_u64(std::string_view s, uint64_t& out, int base = 10) {
     return ec == std::errc() && p == s.data() + s.size();
 }
 
-bool is_path(std::string_view s) {
-    return !s.empty() && s.front() == '/';
+// An escaped absolute path (nfsd/trace.h: trace_escape per component).
+bool take_path(std::string_view s, std::string& out) {
+    return !s.empty() && s.front() == '/' && nfsd::trace_unescape(s, out);
 }
-bool is_name(std::string_view s) {
-    return !s.empty() && s != "." && s != ".." && s.find('/') == std::string_view::npos;
+bool take_name(std::string_view s, std::string& out) {
+    return nfsd::trace_unescape(s, out) && !out.empty() && out != "." && out != ".." &&
+           out.find('/') == std::string::npos;
+}
+
+bool parse_time(std::string_view s, SetTime& t) {
+    if (s == "now") {
+        t.how = SetTime::How::kServer;
+        return true;
+    }
+    auto dot = s.find('.');
+    uint64_t sec = 0, nsec = 0;
+    if (dot == std::string_view::npos || !parse_u64(s.substr(0, dot), sec) ||
+        !parse_u64(s.substr(dot + 1), nsec) || nsec >= 1000000000 || sec > INT64_MAX) {
+        return false;
+    }
+    t = {SetTime::How::kClient, static_cast<int64_t>(sec), static_cast<uint32_t>(nsec)};
+    return true;
+}
+
+std::string format_time(const SetTime& t) {
+    if (t.how == SetTime::How::kServer) return "now";
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%lld.%09u", static_cast<long long>(t.sec), t.nsec);
+    return buf;
+}
+
+// SETATTR's "key value" pairs.
+bool parse_setattr(const std::vector<std::string_view>& f, size_t from, TraceOp& op) {
+    if ((f.size() - from) % 2 != 0) return false;
+    for (size_t i = from; i < f.size(); i += 2) {
+        std::string_view key = f[i], v = f[i + 1];
+        uint64_t n = 0;
+        if (key == "size") {
+            if (!parse_u64(v, n)) return false;
+            op.size = n;
+        } else if (key == "mode") {
+            if (!parse_u64(v, n, 8) || n > 07777) return false;
+            op.mode = static_cast<uint32_t>(n);
+        } else if (key == "uid" || key == "gid") {
+            if (!parse_u64(v, n) || n > UINT32_MAX) return false;
+            (key == "uid" ? op.uid : op.gid) = static_cast<uint32_t>(n);
+        } else if (key == "atime" || key == "mtime") {
+            if (!parse_time(v, key == "atime" ? op.atime : op.mtime)) return false;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool parse_mknod(const std::vector<std::string_view>& f, size_t from, TraceOp& op) {
+    size_t left = f.size() - from;
+    if (left == 0) return true;
+    std::string_view type = f[from];
+    if (type == "fifo" || type == "sock") {
+        op.node = type == "fifo" ? NodeType::kFifo : NodeType::kSocket;
+        return left == 1;
+    }
+    if (type != "chr" && type != "blk") return false;
+    op.node = type == "chr" ? NodeType::kChar : NodeType::kBlock;
+    uint64_t major = 0, minor = 0;
+    if (left != 3 || !parse_u64(f[from + 1], major) || !parse_u64(f[from + 2], minor) ||
+        major > UINT32_MAX || minor > UINT32_MAX) {
+        return false;
+    }
+    op.major = static_cast<uint32_t>(major);
+    op.minor = static_cast<uint32_t>(minor);
+    return true;
 }
 
 }  // namespace
@@ -55,50 +125,76 @@ Result<TraceOp> parse_trace_line(std::string_view line) {
     if (i == kNames.size()) return std::errc::invalid_argument;
     op.proc = static_cast<Proc>(i);
     auto bad = std::errc::invalid_argument;
-    if (f.size() < 2 || !is_path(f[1])) return bad;
-    op.path = f[1];
+    // A trailing "=STATUS": the status the call must answer (escaped fields never hold '=').
+    if (f.size() > 2 && f.back().front() == '=') {
+        if (!nfsd::trace_parse_status(f.back().substr(1), op.status)) return bad;
+        f.pop_back();
+    }
+    if (f.size() < 2 || !take_path(f[1], op.path)) return bad;
     switch (op.proc) {
         case Proc::kLookup:
-        case Proc::kCreate:
         case Proc::kMkdir:
-        case Proc::kMknod:
         case Proc::kRemove:
         case Proc::kRmdir:
-            if (f.size() != 3 || !is_name(f[2])) return bad;
-            op.name = f[2];
+            if (f.size() != 3 || !take_name(f[2], op.name)) return bad;
+            break;
+        case Proc::kCreate:
+            if (f.size() < 3 || f.size() > 4 || !take_name(f[2], op.name)) return bad;
+            if (f.size() == 4) {
+                if (f[3] == "guarded") {
+                    op.create = CreateHow::kGuarded;
+                } else if (f[3] == "exclusive") {
+                    op.create = CreateHow::kExclusive;
+                } else {
+                    return bad;
+                }
+            }
+            break;
+        case Proc::kMknod:
+            if (f.size() < 3 || !take_name(f[2], op.name) || !parse_mknod(f, 3, op)) return bad;
             break;
         case Proc::kSymlink:
-            if (f.size() != 4 || !is_name(f[2])) return bad;
-            op.name = f[2];
-            op.name2 = f[3];
+            if (f.size() != 4 || !take_name(f[2], op.name)) return bad;
+            if (!nfsd::trace_unescape(f[3], op.name2)) return bad;
             break;
         case Proc::kRename:
-            if (f.size() != 5 || !is_name(f[2]) || !is_path(f[3]) || !is_name(f[4])) return bad;
-            op.name = f[2];
-            op.path2 = f[3];
-            op.name2 = f[4];
+            if (f.size() != 5 || !take_name(f[2], op.name) || !take_path(f[3], op.path2) ||
+                !take_name(f[4], op.name2)) {
+                return bad;
+            }
             break;
         case Proc::kLink:
-            if (f.size() != 4 || !is_path(f[2]) || !is_name(f[3])) return bad;
-            op.path2 = f[2];
-            op.name2 = f[3];
+            if (f.size() != 4 || !take_path(f[2], op.path2) || !take_name(f[3], op.name2)) {
+                return bad;
+            }
             break;
         case Proc::kRead:
         case Proc::kWrite:
-            if (f.size() != 4 || !parse_u64(f[2], op.offset) || !parse_u64(f[3], op.count)) {
+            if (f.size() < 4 || !parse_u64(f[2], op.offset) || !parse_u64(f[3], op.count)) {
                 return bad;
             }
             // RFC 1813 §3.3.6/§3.3.7: count is a 32-bit field.
             if (op.count > UINT32_MAX) return bad;
+            if (op.proc == Proc::kWrite && f.size() == 5) {
+                if (f[4] == "datasync") {
+                    op.stable = 1;
+                } else if (f[4] == "filesync") {
+                    op.stable = 2;
+                } else {
+                    return bad;
+                }
+            } else if (f.size() != 4) {
+                return bad;
+            }
             break;
         case Proc::kSetattr:
-            if (f.size() != 4) return bad;
-            if (f[2] == "size") {
-                if (!parse_u64(f[3], op.count)) return bad;
-            } else if (f[2] == "mode") {
-                if (!parse_u64(f[3], op.count, 8) || op.count > 07777) return bad;
-                op.set_mode = true;
-            } else {
+            if (!parse_setattr(f, 2, op)) return bad;
+            break;
+        case Proc::kReaddir:
+        case Proc::kReaddirplus:
+            if (f.size() == 3 && f[2] == "more") {
+                op.more = true;
+            } else if (f.size() != 2) {
                 return bad;
             }
             break;
@@ -110,40 +206,62 @@ Result<TraceOp> parse_trace_line(std::string_view line) {
 }
 
 std::string format_trace_op(const TraceOp& op) {
+    using nfsd::trace_escape;
     std::ostringstream o;
-    o << proc_name(op.proc) << ' ' << op.path;
+    o << proc_name(op.proc) << ' ' << trace_escape(op.path);
     switch (op.proc) {
         case Proc::kLookup:
-        case Proc::kCreate:
         case Proc::kMkdir:
-        case Proc::kMknod:
         case Proc::kRemove:
         case Proc::kRmdir:
-            o << ' ' << op.name;
+            o << ' ' << trace_escape(op.name);
             break;
+        case Proc::kCreate:
+            o << ' ' << trace_escape(op.name);
+            if (op.create == CreateHow::kGuarded) o << " guarded";
+            if (op.create == CreateHow::kExclusive) o << " exclusive";
+            break;
+        case Proc::kMknod: {
+            o << ' ' << trace_escape(op.name);
+            constexpr const char* kNodes[] = {" fifo", " sock", " chr", " blk"};
+            o << kNodes[static_cast<int>(op.node)];
+            if (op.node == NodeType::kChar || op.node == NodeType::kBlock) {
+                o << ' ' << op.major << ' ' << op.minor;
+            }
+            break;
+        }
         case Proc::kSymlink:
-            o << ' ' << op.name << ' ' << op.name2;
+            o << ' ' << trace_escape(op.name) << ' ' << trace_escape(op.name2);
             break;
         case Proc::kRename:
-            o << ' ' << op.name << ' ' << op.path2 << ' ' << op.name2;
+            o << ' ' << trace_escape(op.name) << ' ' << trace_escape(op.path2) << ' '
+              << trace_escape(op.name2);
             break;
         case Proc::kLink:
-            o << ' ' << op.path2 << ' ' << op.name2;
+            o << ' ' << trace_escape(op.path2) << ' ' << trace_escape(op.name2);
             break;
         case Proc::kRead:
         case Proc::kWrite:
             o << ' ' << op.offset << ' ' << op.count;
+            if (op.stable == 1) o << " datasync";
+            if (op.stable == 2) o << " filesync";
             break;
         case Proc::kSetattr:
-            if (op.set_mode) {
-                o << " mode " << std::oct << op.count;
-            } else {
-                o << " size " << op.count;
-            }
+            if (op.size) o << " size " << *op.size;
+            if (op.mode) o << " mode " << std::oct << *op.mode << std::dec;
+            if (op.uid) o << " uid " << *op.uid;
+            if (op.gid) o << " gid " << *op.gid;
+            if (op.atime.how != SetTime::How::kKeep) o << " atime " << format_time(op.atime);
+            if (op.mtime.how != SetTime::How::kKeep) o << " mtime " << format_time(op.mtime);
+            break;
+        case Proc::kReaddir:
+        case Proc::kReaddirplus:
+            if (op.more) o << " more";
             break;
         default:
             break;
     }
+    if (op.status != 0) o << " =" << nfsd::trace_status_name(op.status);
     return o.str();
 }
 

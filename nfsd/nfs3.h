@@ -49,6 +49,11 @@ enum Nfs3Proc : uint32_t {
 // vector means "no reply" (see Request::respond in service.h).
 using Responder = std::function<void(std::vector<uint8_t>)>;
 
+// Runs `work` where it may block on a disk flush and sends the reply it returns through the
+// call's Responder on the connection's loop (blocking.h). Empty when the caller runs
+// everything inline.
+using Offload = std::function<void(std::function<std::vector<uint8_t>()> work)>;
+
 struct Nfs3Call {
     const CallHeader& header;
     Cred cred;  // after root_squash
@@ -60,6 +65,7 @@ struct Nfs3Call {
     size_t max_io = 1u << 20;  // rtmax/wtmax for this transport
     uint64_t write_verifier = 0;
     Responder respond;
+    Offload offload;  // for the part of an asynchronous procedure that may block
 };
 
 // Decodes an nfs_fh3 and resolves it in the caller's view. On failure returns the status

@@ -1,6 +1,9 @@
 #include "nfsd/nfsd.h"
 
+#include <map>
+
 #include "core/log.h"
+#include "nfsd/blocking.h"
 #include "nfsd/mount.h"
 #include "nfsd/nfs3_xdr.h"
 #include "nfsd/portmap.h"
@@ -11,15 +14,22 @@ namespace rootfarm::nfsd {
 
 namespace {
 
-// Calls one TCP connection may have executing at once. Past this the connection's input is not
-// parsed until replies go out, so a client pipelining thousands of 1 MiB READs cannot make us
-// buffer gigabytes of replies (the kernel keeps up to its slot table, 65536 at most, in flight).
-constexpr int kMaxInFlightPerConnection = 64;
+// Reply bytes a connection may have queued and not yet taken by the kernel before we stop
+// parsing its calls: a client that sends READs but never reads the replies would otherwise make
+// us buffer without end (each reply frees a slot of kMaxInFlightPerConnection when it is
+// queued, not when it is sent). At most this plus the replies of the calls in flight.
+constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
+// How often a connection paused on kMaxQueuedReplyBytes looks again: the loop tells a handler
+// about new input, not about its output draining.
+constexpr std::chrono::milliseconds kReplyDrainPoll{10};
 
 struct RpcConnState : ConnectionState {
     RecordAssembler assembler;
     int in_flight = 0;
-    bool parsing = false;  // on_data is on the stack: a reply must not re-enter it
+    bool parsing = false;      // on_data is on the stack: a reply must not re-enter it
+    bool drain_timer = false;  // a kReplyDrainPoll timer is armed
+    std::shared_ptr<ReplyChannel> replies;
+    ViewCache view_cache;
 };
 
 }  // namespace
@@ -30,7 +40,22 @@ class RpcTcpHandler : public TcpHandler {
   public:
     explicit RpcTcpHandler(Service& service) : service_(service) {}
 
-    void on_open(Connection& conn) override { conn.state = std::make_unique<RpcConnState>(); }
+    // Called from each worker's start(), on its thread, before it accepts connections.
+    void add_channel(Loop& loop, std::shared_ptr<ReplyChannel> channel) {
+        std::lock_guard lock(mu_);
+        channels_[&loop] = std::move(channel);
+    }
+
+    void on_open(Connection& conn) override {
+        auto st = std::make_unique<RpcConnState>();
+        {
+            std::lock_guard lock(mu_);
+            if (auto it = channels_.find(&conn.loop()); it != channels_.end()) {
+                st->replies = it->second;
+            }
+        }
+        conn.state = std::move(st);
+    }
 
     void on_data(Connection& conn) override {
         auto* st = static_cast<RpcConnState*>(conn.state.get());
@@ -43,6 +68,10 @@ class RpcTcpHandler : public TcpHandler {
     void parse(Connection& conn, RpcConnState& state) {
         RpcConnState* st = &state;
         while (!conn.closing() && st->in_flight < kMaxInFlightPerConnection) {
+            if (conn.queued_bytes() >= kMaxQueuedReplyBytes) {
+                wait_for_drain(conn, *st);
+                return;
+            }
             auto record = std::make_shared<std::vector<uint8_t>>();
             size_t consumed = 0;
             auto status = st->assembler.next(conn.input(), consumed, *record);
@@ -56,7 +85,10 @@ class RpcTcpHandler : public TcpHandler {
             ++st->in_flight;
             Loop* loop = &conn.loop();
             ConnRef ref = conn.ref();
-            Request req{record, conn.peer_ip(), false, loop,
+            Request req{record,
+                        conn.peer_ip(),
+                        false,
+                        loop,
                         [this, loop, ref](std::vector<uint8_t> reply) {
                             Connection* c = loop->find(ref);
                             if (!c || c->closing()) return;
@@ -69,7 +101,9 @@ class RpcTcpHandler : public TcpHandler {
                             if (cs->in_flight-- == kMaxInFlightPerConnection && !cs->parsing) {
                                 on_data(*c);
                             }
-                        }};
+                        },
+                        st->replies,
+                        &st->view_cache};
             if (!service_.handle(std::move(req))) {
                 conn.close();
                 return;
@@ -77,7 +111,21 @@ class RpcTcpHandler : public TcpHandler {
         }
     }
 
+    void wait_for_drain(Connection& conn, RpcConnState& st) {
+        if (st.drain_timer) return;
+        st.drain_timer = true;
+        Loop* loop = &conn.loop();
+        loop->add_timer(kReplyDrainPoll, [this, loop, ref = conn.ref()] {
+            Connection* c = loop->find(ref);
+            if (!c || c->closing()) return;
+            static_cast<RpcConnState*>(c->state.get())->drain_timer = false;
+            on_data(*c);
+        });
+    }
+
     Service& service_;
+    std::mutex mu_;
+    std::map<Loop*, std::shared_ptr<ReplyChannel>> channels_;
 };
 
 class RpcUdpHandler : public UdpHandler {
@@ -88,12 +136,19 @@ class RpcUdpHandler : public UdpHandler {
         auto record = std::make_shared<std::vector<uint8_t>>(d.data.begin(), d.data.end());
         UdpSocket* s = &sock;
         sockaddr_in to = d.from;
-        Request req{record, Ipv4::from_network(d.from.sin_addr), true, &sock.loop(),
+        // A reply from the blocking pool arrives after the socket may have closed; sockets close
+        // only when their loop shuts down, which also closes the channel (blocking.h).
+        auto* channel = static_cast<ReplyChannel*>(sock.user);
+        Request req{record,
+                    Ipv4::from_network(d.from.sin_addr),
+                    true,
+                    &sock.loop(),
                     [s, to](std::vector<uint8_t> reply) {
                         if (reply.empty()) return;
                         reply.erase(reply.begin(), reply.begin() + kReplyMarkBytes);
                         s->send_to(to, std::move(reply));
-                    }};
+                    },
+                    channel ? channel->shared_from_this() : nullptr};
         service_.handle(std::move(req));
     }
 
@@ -106,6 +161,10 @@ NfsServer::NfsServer(const Config& config, std::unique_ptr<Service> service)
       service_(std::move(service)),
       tcp_(std::make_unique<RpcTcpHandler>(*service_)),
       udp_(std::make_unique<RpcUdpHandler>(*service_)) {}
+
+size_t NfsServer::blocking_high_water() const {
+    return service_->blocking_pool().high_water();
+}
 
 NfsServer::~NfsServer() {
     if (registered_) unregister_from_rpcbind(mappings());
@@ -135,6 +194,13 @@ std::vector<Mapping> NfsServer::mappings() const {
 
 Result<void> NfsServer::start(Loop& loop, int worker_index) {
     const NfsConfig& n = config_.nfs;
+    std::shared_ptr<ReplyChannel> channel = ReplyChannel::open(loop);
+    if (!channel) return std::error_code(errno, std::generic_category());
+    {
+        std::lock_guard lock(mu_);
+        channels_.push_back(channel);
+    }
+    tcp_->add_channel(loop, channel);
     auto bind_both = [&](uint16_t port) -> Result<uint16_t> {
         auto tcp = loop.listen_tcp(n.listen, port, tcp_.get());
         if (!tcp) return tcp.error();
@@ -143,6 +209,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
             opts.reuse_port = true;
             auto udp = loop.open_udp(n.listen, *tcp, udp_.get(), opts);
             if (!udp) return udp.error();
+            (*udp)->user = channel.get();
         }
         return *tcp;
     };
@@ -181,6 +248,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
         if (!tcp) return tcp.error();
         auto udp = loop.open_udp(n.listen, n.portmap_port, udp_.get(), UdpOptions{});
         if (!udp) return udp.error();
+        (*udp)->user = channel.get();
     }
     nfs_log().info("NFS on {}:{}, MOUNT on port {}{}", n.listen.to_string(), nfs_port_, mount_port_,
                    n.udp ? " (TCP and UDP)" : " (TCP)");

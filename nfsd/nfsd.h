@@ -16,9 +16,17 @@
 namespace rootfarm::nfsd {
 
 class Service;
+class ReplyChannel;
 class RpcTcpHandler;
 class RpcUdpHandler;
 struct Mapping;
+
+// Calls one TCP connection may have executing at once. Past this the connection's input is not
+// parsed until replies go out, so a client pipelining thousands of 1 MiB READs cannot make us
+// buffer gigabytes of replies (the kernel keeps up to its slot table, 65536 at most, in flight).
+// It also bounds the calls a connection may have waiting on the blocking pool (blocking.h): a
+// client flooding CREATEs queues at most this many jobs.
+inline constexpr int kMaxInFlightPerConnection = 64;
 
 class NfsServer {
   public:
@@ -29,6 +37,9 @@ class NfsServer {
     // MOUNT ports (SO_REUSEPORT); worker 0 also serves portmap (or registers with rpcbind).
     Result<void> start(Loop& loop, int worker_index);
     ~NfsServer();  // unregisters from rpcbind if it registered
+
+    // Calls that waited on the blocking pool (blocking.h) at once, at most (tests).
+    size_t blocking_high_water() const;
 
   private:
     NfsServer(const Config& config, std::unique_ptr<Service> service);
@@ -42,6 +53,8 @@ class NfsServer {
     uint16_t nfs_port_ = 0;  // bound ports (the configured ones unless those were 0)
     uint16_t mount_port_ = 0;
     bool registered_ = false;
+    // One per worker loop; kept here so a loop's pending canary read targets live memory.
+    std::vector<std::shared_ptr<ReplyChannel>> channels_;
 };
 
 }  // namespace rootfarm::nfsd

@@ -245,29 +245,5 @@ TEST_F(NfsDurability, HandlesSurviveARestartAndTheVerifierChanges) {
     EXPECT_NE(*now, *before);
 }
 
-TEST_F(NfsDurability, TraceRecordsOneLinePerCall) {
-    server_.reset();
-    const auto trace = dir_.path() / "nfs.trace";
-    config_.nfs.trace = trace.string();
-    start();
-    RawRpc rpc(config_.nfs.port);
-    auto etc = lookup(rpc, root_, "etc");
-    ASSERT_TRUE(etc);
-    auto host = lookup(rpc, *etc, "hostname");
-    ASSERT_TRUE(host);
-    auto r = rpc.call(build_call(60, kNfsProgram, 3, kNfs3Read, io_args(*host, 2, 5)));
-    ASSERT_TRUE(r);
-    EXPECT_EQ(read_data(*r), "lden\n");
-    server_.reset();  // flushes and closes the trace
-    std::ifstream in(trace);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    ASSERT_EQ(lines.size(), 3u);
-    EXPECT_NE(lines[0].find(" 127.0.0.1 LOOKUP "), std::string::npos) << lines[0];
-    EXPECT_NE(lines[2].find(" 127.0.0.1 READ "), std::string::npos) << lines[2];
-    EXPECT_TRUE(lines[2].ends_with(" 2 5")) << lines[2];      // offset and count
-    EXPECT_EQ(lines[2].find("hostname"), std::string::npos);  // no names or paths
-}
-
 }  // namespace
 }  // namespace rootfarm::nfsd

@@ -64,12 +64,7 @@ class NfsHostile : public ::testing::Test {
         dir_.mkdir("d/sub/deeper");
         dir_.write("d/file", "0123456789");
         config_ = test_config(dir_.path());
-        ClientConfig other;
-        other.mac = *MacAddr::parse("b8:27:eb:00:00:02");
-        other.ip = *Ipv4::parse(kOtherIp);
-        other.image = "default";
-        other.hostname = "pi-other";
-        config_.clients.push_back(other);
+        add_second_client(config_, kOtherIp);
         config_.store.client_quota = kQuota;
         server_ = InProcessServer::start(config_);
         ASSERT_NE(server_, nullptr);

@@ -11,6 +11,7 @@
 #include "core/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
+#include "nfsd/blocking.h"
 #include "nfsd/drc.h"
 #include "nfsd/mount.h"
 #include "nfsd/nfs3.h"
@@ -19,6 +20,14 @@
 #include "store/store.h"
 
 namespace rootfarm::nfsd {
+
+// The view a connection's client used last, so its next call need not take the store's lock
+// (which a first MNT holds while it creates a delta, fsyncs included).
+struct ViewCache {
+    MacAddr mac;
+    std::string image;
+    std::shared_ptr<store::ClientView> view;
+};
 
 struct Request {
     std::shared_ptr<std::vector<uint8_t>> record;  // the whole call message
@@ -29,6 +38,10 @@ struct Request {
     // means "no reply" (a retransmit of a call still executing), so transports can count calls
     // in flight.
     Responder respond;
+    // The loop's channel for replies of calls run on the blocking pool; with none, such calls
+    // run inline on the loop.
+    std::shared_ptr<ReplyChannel> replies;
+    ViewCache* view_cache = nullptr;  // the connection's, valid during handle(); may be null
 };
 
 class Service {
@@ -43,9 +56,13 @@ class Service {
     void set_portmap(std::vector<Mapping> mappings);
     uint64_t write_verifier() const { return write_verifier_; }
     Drc& drc() { return drc_; }
+    const BlockingPool& blocking_pool() const { return pool_; }
 
   private:
     void handle_nfs(const CallHeader& h, Request& req);
+    Result<std::shared_ptr<store::ClientView>> view_for(const ClientInfo& client, ViewCache* cache);
+    // Runs work on pool_ and sends its reply with `respond` on the loop `replies` leads to.
+    Offload offload_to_pool(std::shared_ptr<ReplyChannel> replies, Responder respond);
 
     const Config& config_;
     ClientRegistry& clients_;
@@ -55,6 +72,8 @@ class Service {
     std::shared_ptr<const PortmapTable> portmap_;  // replaced whole; read with atomic_load
     uint64_t write_verifier_;
     std::unique_ptr<Tracer> tracer_;
+    // Last: its jobs use everything above, so it joins before the rest goes.
+    BlockingPool pool_;
 };
 
 }  // namespace rootfarm::nfsd

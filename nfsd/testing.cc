@@ -74,6 +74,15 @@ void pick_ports(Config& c) {
     } while (c.nfs.portmap_port == c.nfs.port || c.nfs.portmap_port == c.nfs.mount_port);
 }
 
+void add_second_client(Config& config, const char* ip) {
+    ClientConfig other;
+    other.mac = *MacAddr::parse("b8:27:eb:00:00:02");
+    other.ip = *Ipv4::parse(ip);
+    other.image = "default";
+    other.hostname = "pi-other";
+    config.clients.push_back(other);
+}
+
 Config test_config(const fs::path& state_dir) {
     Config c;
     c.state_dir = state_dir;
@@ -126,9 +135,9 @@ InProcessServer::InProcessServer(const Config& config, int threads) : config_(co
     ok_ = all;
 }
 
-std::unique_ptr<InProcessServer> InProcessServer::start(Config& config) {
+std::unique_ptr<InProcessServer> InProcessServer::start(Config& config, int threads) {
     for (int attempt = 0; attempt < 5; ++attempt) {
-        auto server = std::make_unique<InProcessServer>(config);
+        auto server = std::make_unique<InProcessServer>(config, threads);
         if (server->ok()) return server;
         server.reset();
         pick_ports(config);
@@ -336,8 +345,9 @@ std::optional<uint64_t> commit_verifier(const RpcReply& reply) {
     return v;
 }
 
-std::optional<std::vector<uint8_t>> mount_root(uint16_t mount_port, const std::string& path) {
-    RawRpc rpc(mount_port);
+std::optional<std::vector<uint8_t>> mount_root(uint16_t mount_port, const std::string& path,
+                                               const char* source) {
+    RawRpc rpc(mount_port, source);
     std::vector<uint8_t> args;
     XdrWriter(args).string(path);
     auto r = rpc.call(build_call(1, 100005, 3, 1, args));

@@ -43,6 +43,8 @@ class StateDir {
 
 // Config for a server on 127.0.0.1 high ports, serving client 127.0.0.1 with image "default".
 Config test_config(const std::filesystem::path& state_dir);
+// Adds a second client, b8:27:eb:00:00:02 "pi-other" on image "default", at `ip`.
+void add_second_client(Config& config, const char* ip);
 // Picks new free ports for NFS, MOUNT and portmap.
 void pick_ports(Config& config);
 
@@ -54,10 +56,11 @@ class InProcessServer {
     bool ok() const { return ok_; }
     // The server's store, for what an operator does while serving (Store::reset).
     store::Store& store() { return *store_; }
+    NfsServer& nfs() { return *nfs_; }
 
     // Starts a server on fresh ports, picking others (written to `config`) when another test
     // process took one between free_port() and bind. Nullptr if it never starts.
-    static std::unique_ptr<InProcessServer> start(Config& config);
+    static std::unique_ptr<InProcessServer> start(Config& config, int threads = 2);
 
   private:
     const Config& config_;
@@ -122,7 +125,8 @@ std::optional<std::string> read_data(const RpcReply& reply);
 std::optional<uint64_t> commit_verifier(const RpcReply& reply);
 
 // MNT "/" over the raw client; returns the root handle.
-std::optional<std::vector<uint8_t>> mount_root(uint16_t mount_port, const std::string& path = "/");
+std::optional<std::vector<uint8_t>> mount_root(uint16_t mount_port, const std::string& path = "/",
+                                               const char* source = "127.0.0.1");
 // LOOKUP name in dir; the object handle or nullopt (status in *status).
 std::optional<std::vector<uint8_t>> lookup(RawRpc& rpc, const std::vector<uint8_t>& dir,
                                            const std::string& name, uint32_t* status = nullptr);

@@ -1,33 +1,102 @@
 #pragma once
 
-// `[nfs] trace = PATH`: one line per NFS call, for rootfarm-bench to replay a boot's workload.
-// Lines carry no paths or names, only what the replay needs:
-//   <seconds.nanoseconds> <client ip> <procedure> <object id> [<offset> <count>]
+// `[nfs] trace = PATH`: every NFS call a client makes, written in the trace format
+// rootfarm-bench replays (bench/trace.h), so a recorded boot is a benchmark as it is:
+//   LOOKUP /etc nsswitch.conf          GETATTR /etc/nsswitch.conf
+//   READ /usr/lib/x86_64-linux-gnu/libc.so.6 0 131072
+//   REMOVE /run/x y =NOENT             (the status the reply carried, when not OK)
+//
+// Object ids become paths per client: the root is the view's root, and every id the client can
+// name afterwards was handed out by a reply — LOOKUP, CREATE, MKDIR, SYMLINK, MKNOD, LINK,
+// RENAME (looked up in the view once the reply is ready, so objects the call created exist) or
+// READDIRPLUS (the directory's entries, listed from the view). REMOVE, RMDIR and RENAME update
+// the map. A line is written when the reply is sent, before the client sees it, so the file is
+// in reply order: a call that used a handle comes after the reply that gave it out.
+//
+// Limits (each written as a "# unresolved" comment line instead of a call):
+//   - an id no reply named since tracing started (e.g. handles a client kept across a server
+//     restart, or an entry past the first 4096 a READDIRPLUS listed);
+//   - a call on an object whose every name was removed (an unlinked file still open that the
+//     kernel did not silly-rename).
+// Recorded, not replayed exactly: the caller's uid (replays run as one user), ACCESS masks,
+// READDIR cookies (a continued listing is written "more"), COMMIT ranges, SETATTR guards.
+// Several clients at once interleave in one file (a "# client MAC" line marks each switch);
+// record one client for a replayable trace. Retransmits (same client and xid) are written once.
 
 #include <cstdint>
 #include <cstdio>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "core/net.h"
 #include "core/result.h"
+#include "nfsd/nfs3.h"
+#include "nfsd/rpc.h"
+#include "store/store.h"
 
 namespace rootfarm::nfsd {
+
+struct TracedCall;
 
 class Tracer {
   public:
     static Result<std::unique_ptr<Tracer>> open(const std::string& path);
     ~Tracer();
+    Tracer(const Tracer&) = delete;
+    Tracer& operator=(const Tracer&) = delete;
 
-    void record(Ipv4 client, uint32_t proc, uint64_t object, uint64_t offset, uint32_t count);
+    // Decodes call `h` (arguments `args`, from the client whose view is `view`) and wraps
+    // `respond` so that the call is written, with its reply's status, when the reply is sent.
+    // The reply bytes are passed on unchanged; a call whose arguments do not decode, or whose
+    // reply is not an accepted NFS result, is passed on and not written.
+    void observe(const CallHeader& h, std::span<const uint8_t> args,
+                 const std::shared_ptr<store::ClientView>& view, Responder& respond);
 
   private:
+    struct Name {
+        store::ObjectId parent = 0;
+        std::string name;
+    };
+    struct Client {
+        store::ObjectId root = 0;
+        std::unordered_map<store::ObjectId, std::vector<Name>> names;  // first = preferred
+        std::map<std::pair<store::ObjectId, std::string>, store::ObjectId> ids;
+        std::deque<uint32_t> recent_order;  // xids written, oldest first (bounded)
+        std::unordered_set<uint32_t> recent;
+    };
+
     explicit Tracer(FILE* f) : file_(f) {}
+    void on_reply(const TracedCall& call, store::ClientView& view, std::span<const uint8_t> reply);
+    std::string path_of(const Client& c, store::ObjectId id) const;
+    void add_name(Client& c, store::ObjectId id, store::ObjectId parent, std::string_view name);
+    void drop_name(Client& c, store::ObjectId parent, std::string_view name);
+    void learn(Client& c, store::ClientView& view, const TracedCall& call);
+
     std::mutex mu_;
     FILE* file_;
+    std::unordered_map<std::string, Client> clients_;  // by MAC
+    std::string last_client_;
 };
 
 const char* nfs3_proc_name(uint32_t proc);
+
+// The trace format's vocabulary, shared with its reader (bench/trace.cc).
+// An nfsstat3 (RFC 1813 §2.6) by its name without NFS3ERR_ ("NOENT"), or its number.
+std::string trace_status_name(uint32_t status);
+// The nfsstat3 a trace status token names (a name or a number); false if it names none.
+bool trace_parse_status(std::string_view token, uint32_t& status);
+// Paths, names and symlink targets: '%', '=' and bytes outside '!'..'~' become %XX, so a
+// field never holds a space and never starts a status token.
+std::string trace_escape(std::string_view raw);
+// The inverse; false on a malformed escape.
+bool trace_unescape(std::string_view field, std::string& out);
 
 }  // namespace rootfarm::nfsd

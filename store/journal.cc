@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
+
 #include "core/log.h"
 #include "store/codec.h"
 #include "store/fs_util.h"
@@ -17,6 +19,8 @@ constexpr std::string_view kSnapshotMagic = "RFSNAP01";
 constexpr size_t kHeader = 12;  // u32 length + u64 checksum
 // A record larger than this is certainly garbage (a snapshot splits its state into records).
 constexpr uint32_t kMaxRecord = 64u << 20;
+
+std::atomic<void (*)()> global_sync_hook{nullptr};
 
 // Walks the framed records of `data` after the magic; returns the offset after the last intact
 // one, or nullopt if `on_record` refused one.
@@ -91,6 +95,10 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::filesystem::path& path
     return std::unique_ptr<Journal>(new Journal(fd, end));
 }
 
+void Journal::set_global_sync_hook(void (*hook)()) {
+    global_sync_hook.store(hook, std::memory_order_release);
+}
+
 Journal::Journal(int fd, uint64_t end) : fd_(fd), end_(end), synced_(end) {}
 
 Journal::~Journal() {
@@ -131,6 +139,7 @@ Result<void> Journal::wait_durable(uint64_t position) {
         uint64_t target = base_ + end_;
         lock.unlock();
         if (sync_hook_) sync_hook_();
+        if (auto hook = global_sync_hook.load(std::memory_order_acquire)) hook();
         int r = ::fdatasync(fd_);
         std::error_code ec = r != 0 ? last_error() : std::error_code{};
         lock.lock();

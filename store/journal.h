@@ -54,6 +54,10 @@ class Journal {
     uint64_t syncs() const;
     // Tests: runs inside every group sync, before fdatasync, without the journal's lock held.
     void set_sync_hook(std::function<void()> hook) { sync_hook_ = std::move(hook); }
+    // Tests: the same for every journal of the process, for tests that reach journals only
+    // through a server (holding a client's sync open to see who else gets answered meanwhile).
+    // nullptr removes it.
+    static void set_global_sync_hook(void (*hook)());
 
   private:
     explicit Journal(int fd, uint64_t end);

@@ -176,6 +176,7 @@ class ClientViewImpl final : public ClientView {
     std::unordered_set<ObjectId> unstable_;
     // Data files created since objects/ was last fsync'ed.
     mutable std::atomic<bool> objects_dir_dirty_ = false;
+    mutable std::mutex dir_sync_mu_;
     mutable std::mutex files_mu_;
     mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_;
 };

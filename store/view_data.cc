@@ -199,11 +199,16 @@ Result<void> ClientViewImpl::commit(ObjectId id) {
             if (!f.ok()) return f.error();
             file = *f;
         }
-        if (Result<void> s = sync_objects_dir(); !s.ok()) return s.error();
         journal = journal_;
         position = journal_->end();
     }
     if (file && ::fdatasync(file->fd()) != 0) return errno_error(EIO);
+    {
+        // Shared: the directory's fsync must not hold up this client's reads (GETATTR) as the
+        // exclusive lock would.
+        std::shared_lock lock(mu_);
+        if (Result<void> s = sync_objects_dir(); !s.ok()) return s.error();
+    }
     return wait(journal, position);
 }
 

@@ -219,6 +219,9 @@ uint64_t ClientViewImpl::journal_syncs() const {
 }
 
 Result<void> ClientViewImpl::sync_objects_dir() const {
+    // Held across the fsync: a caller finding the flag clear must not reply "stable" while
+    // another caller's fsync of the same names is still running.
+    std::lock_guard lock(dir_sync_mu_);
     if (!objects_dir_dirty_.exchange(false)) return {};
     Result<void> r = fsync_dir(objects_dir());
     if (!r.ok()) {
