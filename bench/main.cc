@@ -3,15 +3,18 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "bench/report.h"
 #include "bench/storm.h"
 #include "bench/synth.h"
+#include "bench/trace_close.h"
 
 namespace rb = rootfarm::bench;
 using rootfarm::Ipv4;
@@ -127,6 +130,46 @@ double cpu_of(const std::vector<pid_t>& pids) {
     return total;
 }
 
+// A recorded trace, closed (bench/trace_close.h): its text as it is, a header line saying so,
+// and the closing calls at the end.
+int close_trace_file(const std::string& in, const std::string& root, const std::string& out) {
+    size_t bad = 0;
+    auto trace = rb::load_trace(in, &bad);
+    if (!trace) {
+        std::cerr << in << ":" << bad << ": " << trace.error().message() << "\n";
+        return 2;
+    }
+    std::vector<std::string> lines;
+    {
+        std::ifstream f(in);
+        for (std::string l; std::getline(f, l);) {
+            if (l.starts_with("# closing:")) {
+                std::cerr << in << " is closed already\n";
+                return 2;
+            }
+            lines.push_back(std::move(l));
+        }
+    }
+    auto closing = rb::closing_ops(*trace, root);
+    std::ostringstream text;
+    size_t i = 0;
+    while (i < lines.size() && lines[i].starts_with("#")) text << lines[i++] << "\n";
+    text << "# closed by `rootfarm-bench close-trace` over the root it was recorded on: the "
+         << closing.size() << " calls\n# after \"# closing:\" undo its namespace changes, so it "
+         << "replays again on the same client\n";
+    while (i < lines.size()) text << lines[i++] << "\n";
+    text << "# closing: " << closing.size() << " calls\n";
+    for (const auto& op : closing) text << rb::format_trace_op(op) << "\n";
+    std::ofstream o(out);
+    o << text.str();
+    if (!o) {
+        std::cerr << "cannot write " << out << "\n";
+        return 1;
+    }
+    std::cout << "appended " << closing.size() << " closing calls; " << out << "\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,7 +246,17 @@ int main(int argc, char** argv) {
     gen->add_option("out", gen_out, "trace file to write")->required();
     gen->add_option("--seed", seed)->capture_default_str();
 
+    auto* close = app.add_subcommand(
+        "close-trace", "append the calls that undo a recorded trace's namespace changes");
+    std::string close_in, close_root, close_out;
+    close->add_option("trace", close_in, "recorded trace (rewritten unless --out)")->required();
+    close->add_option("root", close_root, "the image root tree it was recorded on")->required();
+    close->add_option("--out", close_out, "write the closed trace here");
+
     CLI11_PARSE(app, argc, argv);
+
+    if (*close)
+        return close_trace_file(close_in, close_root, close_out.empty() ? close_in : close_out);
 
     if (*mk) {
         auto r = rb::make_image(image_dir, spec);
@@ -252,6 +305,14 @@ int main(int argc, char** argv) {
         }
         for (int p : pids) so.server_pids.push_back(p);
         rb::StormReport rep = rb::run_storm(so);
+        if (so.nfs) {
+            rep.trace_path = trace_path;
+            rep.trace_calls = trace.ops.size();
+            bool recorded =
+                std::any_of(trace.header.begin(), trace.header.end(),
+                            [](const std::string& h) { return h.starts_with("RECORDED"); });
+            rep.trace_kind = recorded ? "recorded" : "synthetic";
+        }
         rb::print_table(std::cout, rep);
         write_json(json_path, rb::to_json(rep, label));
         if (!plot_path.empty()) {
@@ -294,27 +355,25 @@ int main(int argc, char** argv) {
         if (proc == rb::Proc::kRead) bytes = ops << 20;
     } else if (*mtftp) {
         mode = "tftp-" + std::to_string(tn) + "x";
-        std::atomic<uint64_t> total{0};
-        std::tie(ops, failed) = run_parallel(tn, [&](uint32_t i) -> int64_t {
-            auto r = rb::tftp_get(Ipv4{base.source_base.value + i}, base.tftp_target, tfile, false);
-            if (!r || !r->found) return -1;
-            total += r->bytes;
-            return 1;
-        });
-        bytes = total;
+        std::vector<Ipv4> sources;
+        for (uint32_t i = 0; i < tn; ++i) sources.push_back(Ipv4{base.source_base.value + i});
+        for (const auto& r : rb::tftp_get_many(sources, base.tftp_target, tfile)) {
+            if (!r || !r->found) {
+                ++failed;
+                continue;
+            }
+            ++ops;
+            bytes += r->bytes;
+        }
     } else if (*mdhcp) {
         mode = "dhcp-leases";
-        std::tie(ops, failed) = run_parallel(dn, [&](uint32_t i) -> int64_t {
-            auto pi = rb::make_pi(i, Ipv4{base.source_base.value + i});
-            int64_t n = 0;
-            auto end = Clock::now() + std::chrono::duration<double>(secs);
-            while (Clock::now() < end) {
-                auto r = rb::dhcp_boot(pi, base.dhcp_target);
-                if (!r) return -1;
-                ++n;
-            }
-            return n;
-        });
+        std::vector<rb::PiIdentity> pis;
+        for (uint32_t i = 0; i < dn; ++i) {
+            pis.push_back(rb::make_pi(i, Ipv4{base.source_base.value + i}));
+        }
+        auto r = rb::dhcp_micro(pis, base.dhcp_target, std::chrono::duration<double>(secs));
+        ops = r.leases;
+        failed = r.failed;
     }
     double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     double cpu = cpu_of(spids) - cpu0;

@@ -102,6 +102,26 @@ std::string join(const std::string& dir, const std::string& name) {
     return dir == "/" ? "/" + name : dir + "/" + name;
 }
 
+// A sattr3 field (RFC 1813 §2.5): set when the trace gives it.
+template <class Opt, class SetIt, class Field>
+void set_if(const Opt& value, SetIt& set_it, Field& field) {
+    if (value) {
+        set_it = 1;
+        field = *value;
+    }
+}
+
+// SETATTR time_how (RFC 1813 §2.5): SET_TO_SERVER_TIME = 1, SET_TO_CLIENT_TIME = 2.
+template <class How>
+void set_time(const SetTime& t, How& how, nfstime3& out) {
+    if (t.how == SetTime::How::kServer) how = SET_TO_SERVER_TIME;
+    if (t.how == SetTime::How::kClient) {
+        how = SET_TO_CLIENT_TIME;
+        out.seconds = static_cast<u_int>(t.sec);
+        out.nseconds = t.nsec;
+    }
+}
+
 const std::vector<char>& pattern() {
     static const std::vector<char> buf = [] {
         std::vector<char> b(1 << 20);
@@ -226,10 +246,29 @@ class Client {
         };
     }
 
+    // Where the last listing of a directory stopped, for a trace's "more" (RFC 1813 §3.3.16:
+    // the next call passes the last entry's cookie and the reply's verifier).
+    struct Listing {
+        uint64_t cookie = 0;
+        char verifier[NFS3_COOKIEVERFSIZE] = {};
+
+        template <class Args>
+        void resume(Args& a) const {
+            a.cookie = cookie;
+            std::memcpy(a.cookieverf, verifier, NFS3_COOKIEVERFSIZE);
+        }
+        template <class Ok>
+        void remember(const Ok& ok) {
+            std::memcpy(verifier, ok.cookieverf, NFS3_COOKIEVERFSIZE);
+            for (auto* e = ok.reply.entries; e; e = e->nextentry) cookie = e->cookie;
+        }
+    };
+
     const NfsTarget& target_;
     uint32_t index_;
     Rpc mnt_, nfs_;
     std::unordered_map<std::string, std::string> fh_;
+    std::unordered_map<std::string, Listing> listings_;
 };
 
 Result<int> Client::run(const TraceOp& op, NfsReplayResult& out) {
@@ -245,13 +284,13 @@ Result<int> Client::run(const TraceOp& op, NfsReplayResult& out) {
         case Proc::kSetattr: {
             SETATTR3args a{};
             a.object = obj;
-            if (op.set_mode) {
-                a.new_attributes.mode.set_it = 1;
-                a.new_attributes.mode.set_mode3_u.mode = static_cast<mode3>(op.count);
-            } else {
-                a.new_attributes.size.set_it = 1;
-                a.new_attributes.size.set_size3_u.size = op.count;
-            }
+            sattr3& n = a.new_attributes;
+            set_if(op.mode, n.mode.set_it, n.mode.set_mode3_u.mode);
+            set_if(op.uid, n.uid.set_it, n.uid.set_uid3_u.uid);
+            set_if(op.gid, n.gid.set_it, n.gid.set_gid3_u.gid);
+            set_if(op.size, n.size.set_it, n.size.set_size3_u.size);
+            set_time(op.atime, n.atime.set_it, n.atime.set_atime_u.atime);
+            set_time(op.mtime, n.mtime.set_it, n.mtime.set_mtime_u.mtime);
             return call(rpc_nfs3_setattr_async, a);
         }
         case Proc::kAccess: {
@@ -273,7 +312,8 @@ Result<int> Client::run(const TraceOp& op, NfsReplayResult& out) {
             a.file = obj;
             a.offset = op.offset;
             a.count = static_cast<count3>(std::min<uint64_t>(op.count, pattern().size()));
-            a.stable = UNSTABLE;  // the kernel's default; COMMIT makes it durable
+            // The recorded stable_how; the kernel's default is UNSTABLE, then COMMIT.
+            a.stable = static_cast<stable_how>(op.stable);
             a.data.data_len = a.count;
             a.data.data_val = const_cast<char*>(pattern().data());
             auto r = call(rpc_nfs3_write_async, a);
@@ -287,9 +327,17 @@ Result<int> Client::run(const TraceOp& op, NfsReplayResult& out) {
         case Proc::kCreate: {
             CREATE3args a{};
             a.where = dirop(*fh, op.name);
-            a.how.mode = UNCHECKED;
-            a.how.createhow3_u.obj_attributes.mode.set_it = 1;
-            a.how.createhow3_u.obj_attributes.mode.set_mode3_u.mode = 0644;
+            if (op.create == CreateHow::kExclusive) {
+                // RFC 1813 §3.3.8: the verifier names this create; one derived from the path
+                // lets a second replay against the same client find its own file again.
+                a.how.mode = EXCLUSIVE;
+                uint64_t v = std::hash<std::string>{}(join(op.path, op.name));
+                std::memcpy(a.how.createhow3_u.verf, &v, sizeof v);
+            } else {
+                a.how.mode = op.create == CreateHow::kGuarded ? GUARDED : UNCHECKED;
+                a.how.createhow3_u.obj_attributes.mode.set_it = 1;
+                a.how.createhow3_u.obj_attributes.mode.set_mode3_u.mode = 0644;
+            }
             auto keep = keep_fh(fh_, join(op.path, op.name), &CREATE3resok::obj);
             return call(rpc_nfs3_create_async, a,
                         [&](void* d) { keep(&static_cast<CREATE3res*>(d)->CREATE3res_u.resok); });
@@ -314,9 +362,21 @@ Result<int> Client::run(const TraceOp& op, NfsReplayResult& out) {
         case Proc::kMknod: {
             MKNOD3args a{};
             a.where = dirop(*fh, op.name);
-            a.what.type = NF3FIFO;
-            a.what.mknoddata3_u.pipe_attributes.mode.set_it = 1;
-            a.what.mknoddata3_u.pipe_attributes.mode.set_mode3_u.mode = 0600;
+            if (op.node == NodeType::kChar || op.node == NodeType::kBlock) {
+                a.what.type = op.node == NodeType::kChar ? NF3CHR : NF3BLK;
+                devicedata3& d = op.node == NodeType::kChar ? a.what.mknoddata3_u.chr_device
+                                                            : a.what.mknoddata3_u.blk_device;
+                d.dev_attributes.mode.set_it = 1;
+                d.dev_attributes.mode.set_mode3_u.mode = 0600;
+                d.spec.specdata1 = op.major;
+                d.spec.specdata2 = op.minor;
+            } else {
+                a.what.type = op.node == NodeType::kFifo ? NF3FIFO : NF3SOCK;
+                sattr3& attrs = op.node == NodeType::kFifo ? a.what.mknoddata3_u.pipe_attributes
+                                                           : a.what.mknoddata3_u.sock_attributes;
+                attrs.mode.set_it = 1;
+                attrs.mode.set_mode3_u.mode = 0600;
+            }
             auto keep = keep_fh(fh_, join(op.path, op.name), &MKNOD3resok::obj);
             return call(rpc_nfs3_mknod_async, a,
                         [&](void* d) { keep(&static_cast<MKNOD3res*>(d)->MKNOD3res_u.resok); });
@@ -361,9 +421,23 @@ Result<int> Client::run(const TraceOp& op, NfsReplayResult& out) {
         case Proc::kReaddirplus: {
             READDIRPLUS3args a{};
             a.dir = obj;
+            Listing& l = listings_[op.path];
+            if (op.more) l.resume(a);
             a.dircount = 4096;  // the Linux client's dtsize and maxcount for one reply
             a.maxcount = 32768;
-            return call(rpc_nfs3_readdirplus_async, a);
+            return call(rpc_nfs3_readdirplus_async, a, [&](void* d) {
+                l.remember(static_cast<READDIRPLUS3res*>(d)->READDIRPLUS3res_u.resok);
+            });
+        }
+        case Proc::kReaddir: {
+            READDIR3args a{};
+            a.dir = obj;
+            Listing& l = listings_[op.path];
+            if (op.more) l.resume(a);
+            a.count = 32768;
+            return call(rpc_nfs3_readdir_async, a, [&](void* d) {
+                l.remember(static_cast<READDIR3res*>(d)->READDIR3res_u.resok);
+            });
         }
         case Proc::kFsstat: {
             FSSTAT3args a{obj};
@@ -430,8 +504,8 @@ Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const T
             ++out.calls[p];
             out.proc_us[p] += us;
             out.op_us.push_back(us);
-            // RFC 1813 §3.3.3: a LOOKUP of a missing name answers NOENT; the boot expects it.
-            bool ok = r && (*r == NFS3_OK || (op.proc == Proc::kLookup && *r == NFS3ERR_NOENT));
+            // The status the trace expects (a recorded boot's negative LOOKUPs answer NOENT).
+            bool ok = r && static_cast<uint32_t>(*r) == op.status;
             if (!ok) {
                 ++out.failed_ops;
                 if (out.first_error.empty()) {

@@ -36,9 +36,9 @@ struct NfsReplayResult {
 
 // Mounts (MOUNT v3 MNT over TCP) from `source` and replays `trace` in order, one call in
 // flight, as the kernel's boot issues them mostly serially. Handles are resolved by path on the
-// target with LOOKUP and cached like the kernel's dentry cache. A LOOKUP answered NOENT is a
-// normal negative lookup; any other failure counts in failed_ops. Errors only when the mount or
-// the connection fails.
+// target with LOOKUP and cached like the kernel's dentry cache. A call whose status is not the
+// one the trace expects (OK unless the line says otherwise, e.g. "=NOENT" for a negative
+// lookup) counts in failed_ops. Errors only when the mount or the connection fails.
 Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const Trace& trace,
                                    uint32_t index);
 

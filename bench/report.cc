@@ -50,6 +50,10 @@ double rate(double n, double s) {
 void print_table(std::ostream& out, const StormReport& rep) {
     out << "storm: " << rep.clients << " Pis, wall " << fmt("%.3f", rep.wall_s)
         << " s, failed boots " << rep.failed << "\n";
+    if (!rep.trace_path.empty()) {
+        out << "nfs trace: " << rep.trace_path << " (" << rep.trace_kind << ", " << rep.trace_calls
+            << " calls per Pi)\n";
+    }
     char line[256];
     std::snprintf(line, sizeof line, "%-5s %9s %10s %10s %10s %11s %11s %12s\n", "phase", "ops",
                   "p50 ms", "p99 ms", "max ms", "ops/s", "MiB/s", "boot p50 ms");
@@ -91,7 +95,19 @@ void print_table(std::ostream& out, const StormReport& rep) {
 std::string to_json(const StormReport& rep, const std::string& label) {
     std::ostringstream o;
     o << "{\n  \"label\": " << json_string(label) << ",\n  \"clients\": " << rep.clients
-      << ",\n  \"wall_s\": " << fmt("%.6f", rep.wall_s) << ",\n  \"failed_boots\": " << rep.failed
+      << ",\n  \"wall_s\": " << fmt("%.6f", rep.wall_s) << ",\n  \"failed_boots\": " << rep.failed;
+    double cpu = 0;
+    uint64_t rss = 0;
+    for (const ServerCost& s : rep.servers) {
+        cpu += s.cpu_seconds;
+        rss += s.peak_rss_kib;
+    }
+    // Totals over the server's processes (dnsmasq + ganesha count as one server set).
+    o << ",\n  \"server_cpu_s\": " << fmt("%.3f", cpu)
+      << ",\n  \"server_cpu_s_per_boot\": " << fmt("%.6f", rep.clients ? cpu / rep.clients : 0)
+      << ",\n  \"server_peak_rss_kib\": " << rss
+      << ",\n  \"trace\": {\"path\": " << json_string(rep.trace_path)
+      << ", \"kind\": " << json_string(rep.trace_kind) << ", \"calls\": " << rep.trace_calls << "}"
       << ",\n  \"phases\": [";
     for (size_t i = 0; i < rep.phases.size(); ++i) {
         const PhaseReport& p = rep.phases[i];
@@ -145,7 +161,7 @@ Result<void> write_plot(const StormReport& rep, const std::filesystem::path& png
                         std::string& message) {
     std::vector<double> times;
     for (const BootRecord& b : rep.boots) {
-        if (b.ok) times.push_back(b.start_s + b.boot_s);
+        if (b.ok) times.push_back(b.boot_s);
     }
     std::sort(times.begin(), times.end());
     if (times.empty()) {
@@ -158,13 +174,16 @@ Result<void> write_plot(const StormReport& rep, const std::filesystem::path& png
     gp.replace_extension(".gp");
     {
         std::ofstream d(dat);
+        // A CDF starts at 0: no Pi has booted before the fastest one.
+        d << times.front() << " 0\n";
         for (size_t i = 0; i < times.size(); ++i) {
             d << times[i] << ' ' << static_cast<double>(i + 1) / rep.clients << '\n';
         }
         std::ofstream g(gp);
         g << "set terminal pngcairo size 900,560\nset output '" << png.string() << "'\n"
-          << "set title 'rootfarm-bench: " << rep.clients << " Pis, time to booted (CDF)'\n"
-          << "set xlabel 'seconds since the storm started'\nset ylabel 'fraction of Pis booted'\n"
+          << "set title 'rootfarm-bench: " << rep.clients << " Pis, time to boot per Pi (CDF)'\n"
+          << "set xlabel 'seconds from the Pi''s first DHCP packet to its last NFS reply'\n"
+          << "set ylabel 'fraction of Pis booted'\n"
           << "set yrange [0:1]\nset grid\nset key off\n"
           << "plot '" << dat.string() << "' using 1:2 with steps lw 2\n";
         if (!d || !g) return std::errc::io_error;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # ctest `bench_smoke` (label bench): a small real storm — 3 simulated Pi 4s, all three phases —
 # against a real `rootfarm serve` on 127.0.0.1, checking every boot completes and the report
-# counts what was done. Usage: smoke_test.sh ROOTFARM_BENCH ROOTFARM TRACE
+# counts what was done. Usage: smoke_test.sh ROOTFARM_BENCH ROOTFARM TRACE [ROOT]
+# With ROOT (the tree a recorded trace was recorded on, e.g. the e2e harness's cached
+# debootstrap root), the image's root/ is a copy of it and the image is imported with
+# `rootfarm image import`; the boot files still come from `rootfarm-bench make-image`.
 set -euo pipefail
 bench=$1
 rootfarm=$2
 trace=$3
+tree=${4:-}
 work=$(mktemp -d /tmp/rootfarm-bench-smoke.XXXXXX)
 server=
 cleanup() {
@@ -17,7 +21,16 @@ trap cleanup EXIT
 # Ports in 20000-59999 from our pid; a clash fails the start below, never another test.
 base=$((20000 + ($$ % 8000) * 5))
 mkdir -p "$work/state/images"
-"$bench" make-image "$work/state/images/default"
+if [[ -z $tree ]]; then
+    "$bench" make-image "$work/state/images/default"
+else
+    "$bench" make-image "$work/image"
+    rm -rf "$work/image/root" && mkdir -p "$work/image/root"
+    cp -a --reflink=auto "$tree/." "$work/image/root/"
+    # As tests/e2e/lib.sh stages it: the store mounts boot/ at /boot/firmware.
+    rm -f "$work/image/root/.e2e-ready" "$work/image/root/.debootstrap-done"
+    rm -rf "$work/image/root/boot/firmware" && mkdir -p "$work/image/root/boot/firmware"
+fi
 {
     cat <<CFG
 state_dir = "$work/state"
@@ -46,6 +59,10 @@ CFG
             $i $((i + 1)) $((0x5b000000 | i))
     done
 } >"$work/rootfarm.toml"
+if [[ -n $tree ]]; then
+    "$rootfarm" --config "$work/rootfarm.toml" image import "$work/image" default >"$work/import.log" \
+        2>&1 || { echo "FAIL: rootfarm image import: $(tail -n1 "$work/import.log")"; exit 1; }
+fi
 "$rootfarm" --config "$work/rootfarm.toml" serve 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 100); do
@@ -53,25 +70,30 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-status=0
-timeout 300 "$bench" storm --clients 3 --trace "$trace" --source 127.1.0.1 \
-    --dhcp 127.0.0.1:$((base + 3)) --tftp 127.0.0.1:$((base + 2)) --nfs 127.0.0.1:$base \
-    --mount-port $((base + 1)) --server-pid "$server" --json "$work/out.json" || status=$?
-
 fail() {
     echo "FAIL: $*"
     echo "--- server log"; tail -20 "$work/serve.log"
     exit 1
 }
-[[ $status == 0 ]] || fail "rootfarm-bench exited $status"
-grep -q '"failed_boots": 0' "$work/out.json" || fail "failed boots"
 calls=$(grep -c '^[A-Z]' "$trace")
-# Every Pi replayed the whole trace, and fetched the kernel (8 MiB) among its boot files.
-[[ $(grep -o '"nfs_calls": [0-9]*' "$work/out.json" | grep -c "\"nfs_calls\": $calls\$") == 3 ]] ||
-    fail "not every Pi replayed all $calls calls"
-for i in 0 1 2; do
-    bytes=$(grep -o "\"index\": $i,.*\"tftp_bytes\": [0-9]*" "$work/out.json" | grep -o '[0-9]*$')
-    ((bytes > 8 * 1024 * 1024)) || fail "Pi $i fetched only $bytes bytes over TFTP"
+# SMOKE_ROUNDS=2 replays the trace twice against the same clients: the second round checks that
+# the trace leaves each client's root as it found it (bench/trace_close.h).
+for round in $(seq "${SMOKE_ROUNDS:-1}"); do
+    status=0
+    timeout 300 "$bench" storm --clients 3 --trace "$trace" --source 127.1.0.1 \
+        --dhcp 127.0.0.1:$((base + 3)) --tftp 127.0.0.1:$((base + 2)) --nfs 127.0.0.1:$base \
+        --mount-port $((base + 1)) --server-pid "$server" --json "$work/out.json" \
+        ${SMOKE_PLOT:+--plot "$SMOKE_PLOT"} || status=$?
+    [[ -n ${SMOKE_JSON:-} ]] && cp "$work/out.json" "$SMOKE_JSON"
+    [[ $status == 0 ]] || fail "round $round: rootfarm-bench exited $status"
+    grep -q '"failed_boots": 0' "$work/out.json" || fail "round $round: failed boots"
+    # Every Pi replayed the whole trace, and fetched the kernel (8 MiB) among its boot files.
+    [[ $(grep -o '"nfs_calls": [0-9]*' "$work/out.json" | grep -c "\"nfs_calls\": $calls\$") == 3 ]] ||
+        fail "round $round: not every Pi replayed all $calls calls"
+    for i in 0 1 2; do
+        bytes=$(grep -o "\"index\": $i,.*\"tftp_bytes\": [0-9]*" "$work/out.json" | grep -o '[0-9]*$')
+        ((bytes > 8 * 1024 * 1024)) || fail "round $round: Pi $i fetched only $bytes bytes over TFTP"
+    done
+    grep -q '"cpu_s": [0-9.]*[1-9]' "$work/out.json" || fail "round $round: no server CPU time"
 done
-grep -q '"cpu_s": [0-9.]*[1-9]' "$work/out.json" || fail "no server CPU time measured"
 echo "PASS"

@@ -64,6 +64,10 @@ struct StormReport {
     std::vector<BootRecord> boots;
     std::array<uint64_t, kProcCount> nfs_calls{};
     std::array<double, kProcCount> nfs_proc_us{};  // summed latency per procedure, all Pis
+    // The NFS trace replayed (set by the caller): its file, calls, and "recorded" or
+    // "synthetic" (from its header).
+    std::string trace_path, trace_kind;
+    uint64_t trace_calls = 0;
 };
 
 StormReport run_storm(const StormOptions& opt);

@@ -246,8 +246,11 @@ IPXE
 
 # Writes the rootfarm configuration: DHCP server mode on br0, TFTP on 69, NFS on 2049, MOUNT on
 # 20048, portmap answered by rootfarm itself on 111 (no rpcbind), both test MACs with static
-# addresses. $1: log level.
+# addresses. $1: log level; $2 (optional): `[nfs] trace` file, every NFS call in the bench's
+# trace format (bench/trace.h).
 e2e_write_config() {
+    local trace_line=""
+    [ -n "${2:-}" ] && trace_line="trace = \"$2\""
     E2E_STATE="$E2E_WORK/state"
     E2E_CONFIG="$E2E_WORK/rootfarm.toml"
     mkdir -p "$E2E_STATE"
@@ -263,6 +266,7 @@ port = 2049
 mount_port = 20048
 portmap = "builtin"
 portmap_port = 111
+$trace_line
 
 [tftp]
 port = 69
@@ -364,4 +368,34 @@ e2e_kill9_restart() {
     echo "=== e2e: kill -9 of rootfarm serve ($1)" >> "$E2E_SERVE_LOG"
     e2e_start_server
     e2e_log "server killed with -9 and restarted ($1) in $(($(date +%s) - t)) s"
+}
+
+# Writes trace file $2 from the raw `[nfs] trace` output $1 of one boot, under a header that
+# says how it was recorded: $3 the console log (for the kernel's version), $4 the command, $5
+# the variant, $6 the accelerator. rootfarm-bench reads the header as comments (bench/trace.h).
+e2e_write_trace() {
+    local raw="$1" out="$2" console="$3" command="$4" variant="$5" accel="$6" kernel calls
+    kernel="$(grep -aom1 'Linux version [^(]*([^)]*)' "$console" | tr -d '\r' || true)"
+    calls="$(grep -vc '^#' "$raw" || true)"
+    {
+        echo "# rootfarm-bench NFS trace v2"
+        echo "# RECORDED from a real kernel boot by rootfarm's [nfs] trace (nfsd/trace.h)."
+        if [ "$variant" = debootstrap ]; then
+            echo "# root: Debian ${ROOTFARM_E2E_SUITE:-bookworm}, debootstrap --variant=minbase" \
+                "+ systemd-sysv udev kmod procps"
+            echo "#   (tests/e2e/prepare.sh); systemd to multi-user.target, then poweroff"
+        else
+            echo "# root: busybox (tests/e2e/prepare.sh)"
+        fi
+        echo "# command (as root): $command"
+        echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "# kernel: ${kernel:-unknown}"
+        echo "#   in QEMU ($accel), NFSv3 over TCP mounted by the e2e initramfs"
+        echo "# calls: $calls; $(grep -v '^#' "$raw" | grep -c ' =' || true) expect a status" \
+            "other than OK; $(grep -c '^# unresolved' "$raw" || true) not replayable (comments)"
+        echo "# calls per procedure:"
+        grep -v '^#' "$raw" | awk '{print $1}' | sort | uniq -c | sort -rn |
+            awk '{printf "#   %s %d\n", $2, $1}'
+        cat "$raw"
+    } > "$out"
 }

@@ -10,7 +10,7 @@
 #
 #   run.sh [--variant busybox|debootstrap] [--rootfarm BIN] [--size MB] [--restart]
 #          [--restart-boot] [--persist] [--second-vm] [--reset] [--timeout S]
-#          [--overall S] [--log-level L] [--keep]
+#          [--overall S] [--log-level L] [--keep] [--trace FILE]
 #
 #   --restart       kill -9 and restart the server while the VM's workload runs (files held
 #                   open, a big write in flight); the VM must carry on and pass
@@ -21,6 +21,11 @@
 #   --timeout S     bound of each wait on the console (default 300)
 #   --overall S     bound of all console waits together (default 3600): keep it under ctest's
 #                   TIMEOUT so the run cleans up after itself
+#   --trace FILE    record a boot for rootfarm-bench instead: `[nfs] trace` on, one boot of the
+#                   first MAC with the self-test's workload off (rootfarm.e2e.workload=none),
+#                   so FILE holds the NFS calls of a plain boot to multi-user.target and its
+#                   shutdown, in the bench's trace format, under a header saying how it was made
+#                   (the other boot options are refused)
 # After the first VM, `rootfarm client diff` must show the self-test's changes.
 # Exit status 0 only when every boot printed "ROOTFARM-E2E: PASS" and every check held.
 set -euo pipefail
@@ -36,6 +41,8 @@ persist=0
 reset=0
 timeout_s=300
 log_level=info
+trace_out=""
+args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
         --variant) variant="$2"; shift 2 ;;
@@ -50,6 +57,7 @@ while [ $# -gt 0 ]; do
         --overall) E2E_DEADLINE=$(($(date +%s) + $2)); shift 2 ;;
         --log-level) log_level="$2"; shift 2 ;;
         --keep) E2E_KEEP=1; shift ;;
+        --trace) trace_out="$2"; shift 2 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -57,6 +65,11 @@ done
 [ -n "$rootfarm" ] || rootfarm="$E2E_HERE/../../build/cli/rootfarm"
 [ -x "$rootfarm" ] || { echo "run.sh: FAILED: no rootfarm binary at $rootfarm" >&2; exit 1; }
 rootfarm="$(realpath "$rootfarm")"
+if [ -n "$trace_out" ]; then
+    [ $((restart + restart_boot + persist + second_vm + reset)) -eq 0 ] ||
+        { echo "run.sh: --trace records one plain boot: no restart/persist/VM options" >&2; exit 2; }
+    trace_out="$(realpath -m "$trace_out")"
+fi
 
 t0=$(date +%s)
 # prepare.sh says why when it fails (no network, no mirror); that fails the test.
@@ -66,9 +79,15 @@ e2e_log "prepared the $variant variant in $(($(date +%s) - t0)) s (cache $cache)
 
 e2e_setup
 E2E_ROOTFARM="$rootfarm"
-e2e_write_config "$log_level"
+kernel_args=("rootfarm.e2e.size=$size")
+if [ -n "$trace_out" ]; then
+    e2e_write_config "$log_level" "$E2E_WORK/nfs.trace"
+    kernel_args+=(rootfarm.e2e.workload=none)
+else
+    e2e_write_config "$log_level"
+fi
 t=$(date +%s)
-e2e_stage_image "$cache" "$variant" "rootfarm.e2e.size=$size"
+e2e_stage_image "$cache" "$variant" "${kernel_args[@]}"
 e2e_log "image ready in $(($(date +%s) - t)) s"
 
 accel="$(e2e_accel "$cache" "$cache/out/vmlinuz")"
@@ -95,7 +114,8 @@ boot() {
             e2e_kill9_restart "mid-boot, right after the root was mounted"
         fi
     fi
-    if [ $rc -eq 0 ]; then
+    # Without the workload (--trace) there is no restart point: the self-test passes at once.
+    if [ $rc -eq 0 ] && [ -z "$trace_out" ]; then
         e2e_wait_for "$console" "ROOTFARM-E2E: (RESTART-POINT|FAIL)" "$timeout_s" "$vm" || rc=1
     fi
     if [ $rc -eq 0 ] && grep -aq "ROOTFARM-E2E: RESTART-POINT" "$console"; then
@@ -123,7 +143,8 @@ boot() {
         tail -n 40 "$E2E_SERVE_LOG" >&2
         return 1
     fi
-    grep -aq "ROOTFARM-E2E: DPKG ok" "$console" || fail_check "[$label] dpkg -i was not run"
+    [ -n "$trace_out" ] || grep -aq "ROOTFARM-E2E: DPKG ok" "$console" ||
+        fail_check "[$label] dpkg -i was not run"
     if [ "$variant" = debootstrap ]; then
         grep -aq "ROOTFARM-E2E: MULTI-USER active" "$console" \
             || fail_check "[$label] systemd did not reach multi-user.target"
@@ -135,6 +156,15 @@ boot() {
 
 e2e_start_server
 boot "$E2E_MAC1" pristine first || exit 1
+
+if [ -n "$trace_out" ]; then
+    e2e_stop_server
+    [ "$failures" -eq 0 ] || { e2e_log "FAIL: $failures check(s) failed"; exit 1; }
+    e2e_write_trace "$E2E_WORK/nfs.trace" "$trace_out" "$E2E_WORK/console-first.log" \
+        "tests/e2e/run.sh ${args[*]}" "$variant" "$accel"
+    e2e_log "PASS: trace of a $variant boot in $trace_out ($(grep -vc '^#' "$trace_out") calls)"
+    exit 0
+fi
 
 # The first client's changes are in its delta, and nowhere else.
 e2e_stop_server

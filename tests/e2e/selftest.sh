@@ -6,7 +6,9 @@
 #                      restart the server, then writes RESUME on the control port (ttyS1)
 #   PASS | FAIL <what>
 # Kernel parameters: rootfarm.e2e.size=MB (the big file, default 100),
-# rootfarm.e2e.ctl=DEV (control port, default /dev/ttyS1; "none" = do not wait).
+# rootfarm.e2e.ctl=DEV (control port, default /dev/ttyS1; "none" = do not wait),
+# rootfarm.e2e.workload=none (report the state and PASS at once: run.sh --trace records the NFS
+# calls of a plain boot and shutdown, not of this test's workload).
 # POSIX sh: runs under busybox ash (busybox root) and dash (Debian root).
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -24,10 +26,12 @@ drop_caches() {
 
 size_mb=100
 ctl=/dev/ttyS1
+workload=full
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         rootfarm.e2e.size=*) size_mb="${arg#rootfarm.e2e.size=}" ;;
         rootfarm.e2e.ctl=*) ctl="${arg#rootfarm.e2e.ctl=}" ;;
+        rootfarm.e2e.workload=*) workload="${arg#rootfarm.e2e.workload=}" ;;
     esac
 done
 mac="$(cat /sys/class/net/*/address 2>/dev/null | grep -v '^00:00:00:00:00:00$' | head -n1)"
@@ -43,6 +47,10 @@ else
     say "STATE dirty no-marker delete-me=no"
 fi
 say "START mac=$mac size=${size_mb}MB"
+if [ "$workload" = none ]; then
+    say "PASS"
+    exit 0
+fi
 
 w=/root/e2e-work
 rm -rf "$w" || fail "rm -rf of the previous work tree"
