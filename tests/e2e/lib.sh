@@ -315,6 +315,10 @@ e2e_stage_image() {
         cp -a --reflink=auto "$src/." "$stage/root/"
     ) 9> "$cache/.lock" || { e2e_log "FAILED: cannot copy $src"; return 1; }
     rm -f "$stage/root/.e2e-ready" "$stage/root/.debootstrap-done"
+    # /etc/hosts as Raspberry Pi OS ships it: rootfarm names each client in its 127.0.1.1 line.
+    [ -e "$stage/root/etc/hosts" ] || printf '%s\n' "127.0.0.1	localhost" \
+        "::1		localhost ip6-localhost ip6-loopback" "" "127.0.1.1	rootfarm-e2e" \
+        > "$stage/root/etc/hosts"
     e2e_build_package "$stage/root/e2e/pkg"
     rm -rf "$stage/root/boot/firmware"
     mkdir -p "$stage/root/boot/firmware"

@@ -149,6 +149,12 @@ boot() {
         grep -aq "ROOTFARM-E2E: MULTI-USER active" "$console" \
             || fail_check "[$label] systemd did not reach multi-user.target"
     fi
+    local want_host=e2e-one host_line
+    [ "$mac" = "$E2E_MAC1" ] || want_host=e2e-two
+    host_line="$(grep -a "ROOTFARM-E2E: HOSTNAME" "$console" | head -n1 | tr -d '\r' || true)"
+    [ "$host_line" = "ROOTFARM-E2E: HOSTNAME $want_host hosts=$want_host" ] \
+        || fail_check "[$label] /etc/hostname and /etc/hosts should name $want_host:" \
+            "${host_line:-nothing}"
     [ "$state_line" = "ROOTFARM-E2E: STATE $want_state" ] \
         || fail_check "[$label] the root should be $want_state, the VM saw: ${state_line:-nothing}"
     return 0
