@@ -75,13 +75,6 @@ store::StoreOptions store_options(const Config& config) {
     return options;
 }
 
-int not_implemented(std::string_view what, std::string_view where) {
-    std::fprintf(stderr, "rootfarm: %.*s is not implemented yet (%.*s)\n",
-                 static_cast<int>(what.size()), what.data(), static_cast<int>(where.size()),
-                 where.data());
-    return 1;
-}
-
 int image_list(const Config& config) {
     auto images = images::list_images(config);
     if (!images) {

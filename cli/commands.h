@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -21,7 +22,14 @@ int client_list(const Config& config);
 int client_reset(const Config& config, std::string_view mac);
 int client_diff(const Config& config, std::string_view mac);
 int status(const Config& config);
-// Prints that `what` does not exist yet and where it will come from; exit status 1.
-int not_implemented(std::string_view what, std::string_view where);
+
+// The keys of one [[client]] table; empty strings are left out.
+struct NewClient {
+    std::string mac, ip, serial, hostname, image;
+    bool root_squash = false;
+};
+// Appends the client to the configuration file if the result is a valid configuration (exit
+// status 2 and the file untouched otherwise).
+int client_add(const std::filesystem::path& config_path, const NewClient& client);
 
 }  // namespace rootfarm::cli

@@ -47,8 +47,14 @@ int main(int argc, char** argv) {
     client->require_subcommand(1);
     auto* client_list = client->add_subcommand("list", "list clients and their overlays");
     std::string mac_text;
-    auto* client_add = client->add_subcommand("add", "add a client to the configuration");
-    client_add->add_option("MAC", mac_text, "the Pi's MAC address")->required();
+    auto* client_add = client->add_subcommand("add", "add a [[client]] to the configuration file");
+    cli::NewClient new_client;
+    client_add->add_option("MAC", new_client.mac, "the Pi's MAC address")->required();
+    client_add->add_option("--ip", new_client.ip, "static IPv4 address");
+    client_add->add_option("--serial", new_client.serial, "the Pi's serial (hex)");
+    client_add->add_option("--hostname", new_client.hostname, "default pi-<serial>");
+    client_add->add_option("--image", new_client.image, "default [defaults] image");
+    client_add->add_flag("--root-squash", new_client.root_squash, "map the Pi's root to nobody");
     auto* client_reset = client->add_subcommand(
         "reset", "delete a client's overlay (server stopped or client off): pristine next boot");
     client_reset->add_option("MAC", mac_text, "the Pi's MAC address")->required();
@@ -76,8 +82,7 @@ int main(int argc, char** argv) {
         }
         if (image_rm->parsed()) return cli::image_rm(config, rm_name);
         if (client_list->parsed()) return cli::client_list(config);
-        if (client_add->parsed())
-            return cli::not_implemented("client add", "edit [[client]] in the config");
+        if (client_add->parsed()) return cli::client_add(config_path, new_client);
         if (client_reset->parsed()) return cli::client_reset(config, mac_text);
         if (client_diff->parsed()) return cli::client_diff(config, mac_text);
         if (status->parsed()) return cli::status(config);

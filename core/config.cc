@@ -183,6 +183,9 @@ bool valid_serial(std::string_view s) {
 // RFC 1123 §2.1 host names: dot-separated labels of letters, digits and hyphens, 1-63 bytes,
 // not starting or ending with a hyphen, 253 bytes in all. The name is written into the
 // client's /etc/hostname and /etc/hosts, so anything else would break those files.
+constexpr std::string_view kBadImageName =
+    "not an image name (1-64 of A-Z a-z 0-9 . _ + -, not starting with . or -)";
+
 bool valid_hostname(std::string_view s) {
     if (s.empty() || s.size() > 253) return false;
     size_t label = 0;
@@ -208,6 +211,16 @@ std::string lower(std::string s) {
 }
 
 }  // namespace
+
+bool valid_image_name(std::string_view name) {
+    if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == '+';
+        if (!ok) return false;
+    }
+    return true;
+}
 
 Config parse_config(std::string_view text, std::string_view source_name) {
     const std::string file(source_name);
@@ -302,6 +315,9 @@ Config parse_config(std::string_view text, std::string_view source_name) {
     });
     read_section(top, "defaults", file, [&](Section& s) {
         s.string("image", c.defaults.image);
+        if (!valid_image_name(c.defaults.image)) {
+            s.fail(*s.get("image"), "image", kBadImageName);
+        }
         s.choice("enroll", c.defaults.enroll,
                  {{"known", DefaultsConfig::Enroll::kKnown},
                   {"any-pi", DefaultsConfig::Enroll::kAnyPi}});
@@ -350,6 +366,9 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                        "not a host name (letters, digits and '-', dot-separated, RFC 1123)");
             }
             s.string("image", cc.image);
+            if (!cc.image.empty() && !valid_image_name(cc.image)) {
+                s.fail(*s.get("image"), "image", kBadImageName);
+            }
             s.boolean("root_squash", cc.root_squash);
             s.reject_unknown();
             c.clients.push_back(std::move(cc));

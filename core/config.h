@@ -114,6 +114,10 @@ struct Config {
 // Reads and validates a rootfarm.toml. Throws ConfigError naming file, line, key and value for
 // a syntax error, an unknown key, a wrong type, a malformed MAC/IP or a duplicate client.
 Config load_config(const std::filesystem::path& path);
+
+// Whether `name` can name an image (a directory under <state_dir>/images): 1..64 of
+// [A-Za-z0-9._+-], not starting with '.' or '-'.
+bool valid_image_name(std::string_view name);
 // The same from text; `source_name` stands for the file name in messages.
 Config parse_config(std::string_view text, std::string_view source_name);
 

@@ -191,6 +191,13 @@ TEST(Config, DuplicateClientAddressAndSerial) {
     EXPECT_EQ(error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nip = \"10.0.0.5\"\n"
                        "[[client]]\nmac = \"b8:27:eb:00:00:02\"\nip = \"10.0.0.5\"\n"),
               "farm.toml:6: client.ip = \"10.0.0.5\": address already given to another client");
+    EXPECT_EQ(
+        error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nimage = \"../etc\"\n"),
+        "farm.toml:3: client.image = \"../etc\": not an image name (1-64 of A-Z a-z 0-9 . _ + "
+        "-, not starting with . or -)");
+    EXPECT_EQ(error_of("[defaults]\nimage = \"\"\n"),
+              "farm.toml:2: defaults.image = \"\": not an image name (1-64 of A-Z a-z 0-9 . _ + -, "
+              "not starting with . or -)");
     EXPECT_EQ(error_of("[[client]]\nmac = \"b8:27:eb:00:00:01\"\nhostname = \"my pi\"\n"),
               "farm.toml:3: client.hostname = \"my pi\": not a host name (letters, digits and '-', "
               "dot-separated, RFC 1123)");

@@ -197,16 +197,6 @@ Result<ImportReport> import_into(const Config& config, const std::filesystem::pa
 
 }  // namespace
 
-bool valid_image_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
-    for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-' || c == '+';
-        if (!ok) return false;
-    }
-    return true;
-}
-
 Result<ImportReport> import_image(const Config& config, const std::filesystem::path& source,
                                   std::string_view name, const ImportOptions& options) {
     if (!valid_image_name(name)) {

@@ -75,7 +75,4 @@ Result<std::vector<ImageInfo>> list_images(const Config& config);
 // (<state_dir>/clients/*/delta.meta).
 Result<void> remove_image(const Config& config, std::string_view name);
 
-// Whether `name` can name an image: 1..64 of [A-Za-z0-9._+-], not starting with '.' or '-'.
-bool valid_image_name(std::string_view name);
-
 }  // namespace rootfarm::images

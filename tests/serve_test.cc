@@ -148,13 +148,40 @@ TEST(Cli, EverySubcommandHasHelp) {
     }
 }
 
-TEST(Cli, UnimplementedCommandsSaySoAndFail) {
+std::string read_text(const fs::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST(Cli, ClientAddAppendsACheckedClientTable) {
     TempDir dir;
-    const auto config = write_file(dir.path() / "farm.toml",
-                                   "state_dir = \"" + (dir.path() / "state").string() + "\"\n");
-    const auto r = run_command(rootfarm(config, {"client", "add", "dc:a6:32:00:00:09"}));
-    EXPECT_EQ(r.status, 1);
-    EXPECT_THAT(r.err, HasSubstr("not implemented yet"));
+    const std::string original =
+        "# my farm\nstate_dir = \"" + (dir.path() / "state").string() +
+        "\"\n\n[[client]]\nmac = \"dc:a6:32:00:00:01\"\nip = \"10.0.0.11\"\n";
+    const auto config = write_file(dir.path() / "farm.toml", original);
+    const auto r = run_command(
+        rootfarm(config, {"client", "add", "dc:a6:32:00:00:09", "--ip", "10.0.0.19", "--hostname",
+                          "kitchen", "--serial", "1A2B3C4D", "--root-squash"}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    const std::string added = read_text(config);
+    EXPECT_TRUE(added.starts_with(original)) << "the user's file (and comments) stay as they were";
+    auto list = run_command(rootfarm(config, {"client", "list"}));
+    EXPECT_EQ(list.status, 0);
+    EXPECT_THAT(list.out, HasSubstr("dc:a6:32:00:00:09  10.0.0.19"));
+    EXPECT_THAT(list.out, HasSubstr("kitchen"));
+
+    // What `rootfarm serve` would refuse is never written: the file stays as it is.
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"client", "add", "dc:a6:32:00:00:09"},
+             {"client", "add", "dc:a6:32:00:00:0a", "--ip", "10.0.0.11"},
+             {"client", "add", "dc:a6:32:00:00:0b", "--hostname", "my pi"},
+             {"client", "add", "dc:a6:32:00:00:0c", "--image", "x\"\nroot_squash = true"},
+             {"client", "add", "not-a-mac"}}) {
+        const auto bad = run_command(rootfarm(config, args));
+        EXPECT_EQ(bad.status, 2) << args[2];
+        EXPECT_THAT(bad.err, HasSubstr("client not added")) << args[2];
+        EXPECT_EQ(read_text(config), added) << args[2];
+    }
 }
 
 TEST(Cli, ImageImportListAndRemove) {
