@@ -48,22 +48,21 @@ void boot_one(const StormOptions& opt, uint32_t i, Clock::time_point t0, BootRec
     if (opt.tftp) {
         auto p0 = Clock::now();
         span[1][0] = since(t0, p0);
-        // PI-BOOT.md: if <serial>/start4.elf is missing, the Pi drops the prefix for the rest.
-        bool prefixed = true;
+        // PI-BOOT.md: the Pi probes <serial>/start4.elf; if it is there, every later file is
+        // asked for under <serial>/, if not, under no prefix.
+        std::string prefix = pi.serial_hex() + "/";
         for (const BootFile& f : pi4_boot_files()) {
-            std::string name = f.name;
-            bool has_prefix = name.starts_with("{serial}/");
-            if (has_prefix && !prefixed) continue;
-            if (has_prefix) name = pi.serial_hex() + name.substr(8);
+            std::string name = prefix + f.name;
             for (int pass = f.early ? 0 : 1; pass < 2; ++pass) {
                 auto r = tftp_get(rec.source, opt.tftp_target, name, pass == 0);
                 if (!r) return fail("tftp " + name + ": " + r.error().message());
                 tftp_lat.push_back(r->us);
                 if (!r->found) {
                     ++rec.tftp_probes;
-                    if (has_prefix) prefixed = false;
+                    if (f.probe) prefix.clear();
                     break;
                 }
+                if (f.probe) break;
                 if (pass == 1) {
                     ++rec.tftp_files;
                     rec.tftp_bytes += r->bytes;

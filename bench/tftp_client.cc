@@ -66,8 +66,8 @@ bool parse_oack(const uint8_t* p, size_t n, uint64_t& tsize, uint16_t& blksize) 
 
 const std::vector<BootFile>& pi4_boot_files() {
     static const std::vector<BootFile> files = {
-        {"{serial}/start4.elf", true},  // per-serial probe; servers without it: not found
-        {"{serial}/config.txt", false},
+        {"start4.elf", true, true},  // the <serial>/ probe
+        {"config.txt", false},
         {"pieeprom.sig", false},
         {"recover4.elf", false},
         {"recovery.elf", false},

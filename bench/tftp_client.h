@@ -47,9 +47,12 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
 // The files a Pi 4 asks for at boot, in order, with the probes that usually fail
 // (PI-BOOT.md, and the dnsmasq logs of real Pi 4 boots it cites). `{serial}` is replaced by the
 // Pi's serial; early: the firmware fetches this one twice (early terminate, then the file).
+// One RRQ of a Pi 4's boot (PI-BOOT.md). The Pi first probes <serial>/start4.elf: found, every
+// later file is asked for under <serial>/; not found, under no prefix.
 struct BootFile {
     const char* name;
-    bool early;
+    bool early;          // the OACK is taken and answered "Early terminate" before the real request
+    bool probe = false;  // only the early-terminated request: does the file exist?
 };
 const std::vector<BootFile>& pi4_boot_files();
 
