@@ -46,7 +46,7 @@ if [ $rc -ne 0 ]; then
 fi
 sleep 2
 # Typed one line at a time, as at a keyboard.
-for line in 'uname -sr' 'mount | grep " / "' 'echo "written over NFS" > /root/hello.txt' \
+for line in 'uname -sr' 'hostname' 'mount | grep " / "' 'echo "written over NFS" > /root/hello.txt' \
     'ls -l /root' 'exit'; do
     timeout 10 sh -c "printf '%s\n' '$line' > '$console.in'"
     sleep 1
