@@ -182,10 +182,10 @@ class StoreImpl final : public Store {
             name.find('/') != std::string::npos) {
             return {};
         }
-        std::filesystem::path to_path = options_.state_dir / "index" / (name + ".ids");
+        std::filesystem::path to_path = ids_path(name);
         std::error_code ec;
         if (std::filesystem::exists(to_path, ec) || ec) return {};
-        Result<std::string> ids = read_whole_file(options_.state_dir / "index" / (from + ".ids"));
+        Result<std::string> ids = read_whole_file(ids_path(from));
         if (!ids.ok()) {
             // The old image never got ids written: nothing to carry, the new one starts afresh.
             return ids.error() == std::errc::no_such_file_or_directory ? Result<void>()
@@ -197,33 +197,31 @@ class StoreImpl final : public Store {
         return {};
     }
 
+    std::filesystem::path ids_path(const std::string& image) const {
+        return options_.state_dir / "index" / (image + ".ids");
+    }
+
+    // The existing image other than `except` whose id map was written last; empty if none.
     // An image indexed for the first time without a client's old image to carry ids from (a
-    // new Pi, or the TFTP of an unknown one, used it first) starts from the ids of the image
-    // indexed most recently: usually the version it replaces. Kept deltas of clients still on
-    // that version then find their objects on the same paths when they move (issue 7).
-    Result<void> seed_ids_locked(const std::string& name, const std::filesystem::path& to) const {
-        std::error_code ec;
-        if (std::filesystem::exists(to, ec) || ec) return {};
-        std::filesystem::path newest;
+    // new Pi, or the TFTP of an unknown one, used it first) carries them from this one:
+    // usually the version it replaces. Kept deltas of clients still on that version then find
+    // their objects on the same paths when they move (issue 7).
+    std::string newest_ids_locked(const std::string& except) const {
+        std::string newest;
         std::filesystem::file_time_type newest_time;
+        std::error_code ec;
         for (const auto& e :
              std::filesystem::directory_iterator(options_.state_dir / "index", ec)) {
-            if (e.path().extension() != ".ids" || e.path() == to) continue;
-            if (!std::filesystem::is_directory(images_dir() / e.path().stem(), ec)) continue;
+            std::string image = e.path().stem().string();
+            if (e.path().extension() != ".ids" || image == except) continue;
+            if (!std::filesystem::is_directory(images_dir() / image, ec)) continue;
             auto t = e.last_write_time(ec);
             if (!ec && (newest.empty() || t > newest_time)) {
-                newest = e.path();
+                newest = image;
                 newest_time = t;
             }
         }
-        if (newest.empty()) return {};
-        Result<std::string> ids = read_whole_file(newest);
-        if (!ids.ok()) return ids.error();
-        Result<void> written = write_file_atomic(to, *ids);
-        if (!written.ok()) return written;
-        store_log().info("image {}: object ids carried over from image {}", name,
-                         newest.stem().string());
-        return {};
+        return newest;
     }
 
     Result<std::shared_ptr<const ImageIndex>> index_locked(std::string_view image) const {
@@ -235,9 +233,11 @@ class StoreImpl final : public Store {
         ImageOptions o;
         o.name = name;
         o.image_dir = images_dir() / name;
-        o.id_map_path = options_.state_dir / "index" / (name + ".ids");
-        if (Result<void> seeded = seed_ids_locked(name, o.id_map_path); !seeded.ok()) {
-            return seeded.error();
+        o.id_map_path = ids_path(name);
+        if (std::string from = newest_ids_locked(name); !from.empty()) {
+            if (Result<void> carried = carry_ids_locked(from, name); !carried.ok()) {
+                return carried.error();
+            }
         }
         o.layers_dir = options_.state_dir / "layers";
         o.boot_mount = options_.boot_mount;
