@@ -29,12 +29,6 @@ std::string_view to_string(BootPhase phase) {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 // The Pi 5 (and Pi 4 EEPROM TFTP_PREFIX) use the low 32 bits of the serial: 8 hex digits.
 bool serial_matches(std::string_view stored, std::string_view asked) {
     if (stored.empty() || asked.empty()) return false;
@@ -52,7 +46,7 @@ ClientRegistry::ClientRegistry(const Config& config)
         c.mac = cc.mac;
         c.ip = cc.ip;
         c.static_ip = cc.ip.has_value();
-        c.serial = lower(cc.serial);
+        c.serial = canonical_serial(cc.serial);
         c.hostname = cc.hostname;
         c.image = cc.image.empty() ? config.defaults.image : cc.image;
         c.root_squash = cc.root_squash;
@@ -102,7 +96,7 @@ std::optional<ClientInfo> ClientRegistry::by_ip(Ipv4 ip) const {
 }
 
 std::optional<ClientInfo> ClientRegistry::by_serial(std::string_view serial) const {
-    const std::string asked = lower(serial);
+    const std::string asked = canonical_serial(serial);
     std::shared_lock lock(mu_);
     for (const auto& [mac, c] : clients_) {
         if (serial_matches(c.serial, asked)) return c;
@@ -148,7 +142,7 @@ void ClientRegistry::learn_serial(const MacAddr& mac, std::string_view serial,
     ClientInfo& c = it->second;
     if (!serial.empty() && c.serial.empty()) {
         const bool default_name = c.hostname == default_hostname(c);
-        c.serial = lower(serial);
+        c.serial = canonical_serial(serial);
         if (default_name) c.hostname = default_hostname(c);
     }
     if (!model.empty()) c.model = model;

@@ -205,12 +205,13 @@ bool valid_hostname(std::string_view s) {
     return label > 0 && prev != '-';
 }
 
-std::string lower(std::string s) {
+}  // namespace
+
+std::string canonical_serial(std::string_view serial) {
+    std::string s(serial);
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
-
-}  // namespace
 
 bool valid_image_name(std::string_view name) {
     if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
@@ -355,7 +356,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                 if (!valid_serial(cc.serial)) {
                     s.fail(*s.get("serial"), "serial", "expected up to 16 hex digits");
                 }
-                cc.serial = lower(cc.serial);
+                cc.serial = canonical_serial(cc.serial);
                 if (!serials.insert(cc.serial).second) {
                     s.fail(*s.get("serial"), "serial", "serial already given to another client");
                 }

@@ -118,6 +118,10 @@ Config load_config(const std::filesystem::path& path);
 // Whether `name` can name an image (a directory under <state_dir>/images): 1..64 of
 // [A-Za-z0-9._+-], not starting with '.' or '-'.
 bool valid_image_name(std::string_view name);
+
+// A Pi serial as rootfarm keeps and compares it: lower-case hex (Pis and users write either
+// case).
+std::string canonical_serial(std::string_view serial);
 // The same from text; `source_name` stands for the file name in messages.
 Config parse_config(std::string_view text, std::string_view source_name);
 
