@@ -207,10 +207,14 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     mnfs->add_option("--threads", mthreads, "connections in parallel")->capture_default_str();
     mnfs->add_option("--seconds", secs)->capture_default_str();
-    mnfs->add_option("--json", mjson);
-    mnfs->add_option("--label", mlabel);
-    mnfs->add_option("--server-pid", mpids);
-    add_targets(mnfs, mt);
+    // What every micro benchmark reports, and where to.
+    auto add_report = [&](CLI::App* micro) {
+        micro->add_option("--json", mjson);
+        micro->add_option("--label", mlabel);
+        micro->add_option("--server-pid", mpids);
+        add_targets(micro, mt);
+    };
+    add_report(mnfs);
 
     // micro-tftp
     auto* mtftp = app.add_subcommand("micro-tftp", "concurrent whole-file TFTP transfers");
@@ -218,20 +222,14 @@ int main(int argc, char** argv) {
     uint32_t tn = 50;
     mtftp->add_option("--file", tfile)->capture_default_str();
     mtftp->add_option("--transfers", tn)->capture_default_str();
-    mtftp->add_option("--json", mjson);
-    mtftp->add_option("--label", mlabel);
-    mtftp->add_option("--server-pid", mpids);
-    add_targets(mtftp, mt);
+    add_report(mtftp);
 
     // micro-dhcp
     auto* mdhcp = app.add_subcommand("micro-dhcp", "DISCOVER..ACK exchanges per second");
     uint32_t dn = 50;
     mdhcp->add_option("--clients", dn, "Pis exchanging in parallel")->capture_default_str();
     mdhcp->add_option("--seconds", secs)->capture_default_str();
-    mdhcp->add_option("--json", mjson);
-    mdhcp->add_option("--label", mlabel);
-    mdhcp->add_option("--server-pid", mpids);
-    add_targets(mdhcp, mt);
+    add_report(mdhcp);
 
     // make-image / gen-trace
     auto* mk = app.add_subcommand("make-image", "write the demo image (root/ and boot/)");
