@@ -11,7 +11,8 @@ namespace rootfarm::nfsd {
 
 namespace {
 
-// "." and ".." are synthesized with cookies 1 and 2; the store never uses 0, 1 or 2.
+// "." and ".." are synthesized with cookies 1 and 2; the store's cookies are above them and
+// below 2^63, since the Linux client turns cookies into signed directory offsets (names.h).
 constexpr uint64_t kDotCookie = 1;
 constexpr uint64_t kDotDotCookie = 2;
 constexpr size_t kBatch = 128;
@@ -34,7 +35,9 @@ bool list(Nfs3Call& c, XdrWriter& out, bool plus) {
     Listing l;
     l.plus = plus;
     l.cookie = c.args.u64();
-    c.args.skip(8);  // cookieverf: never checked (NFS-NOTES 4; knfsd ignores it too)
+    // cookieverf: never checked. A cookie stays valid across changes and restarts (names.h), so
+    // there is nothing for a verifier to catch (§3.3.16); knfsd ignores it too.
+    c.args.skip(8);
     if (plus) l.dircount = c.args.u32();
     l.count = c.args.u32();
     if (!c.args.ok()) return false;

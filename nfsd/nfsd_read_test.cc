@@ -4,10 +4,16 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nfsc/libnfs.h>
+// After libnfs.h, which defines the EXTERN its raw headers use.
+#include <nfsc/libnfs-raw-nfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -16,6 +22,7 @@
 #include "nfsd/nfs3.h"
 #include "nfsd/nfs3_xdr.h"
 #include "nfsd/testing.h"
+#include "store/names_test_util.h"
 
 namespace rootfarm::nfsd {
 namespace {
@@ -608,6 +615,150 @@ TEST_F(NfsRead, UdpCallsAreAnswered) {
     EXPECT_GT(data->size(), 0u);
     EXPECT_LE(data->size(), 65000u);
     EXPECT_EQ(*data, big_content().substr(0, data->size()));
+}
+
+// READDIR cookies as libnfs sees them (RFC 1813 §3.3.16): a fresh server per test, over an
+// image whose /d holds `image_names` and the client's own `client_names`.
+class NfsCookies : public ::testing::Test {
+  protected:
+    // One READDIR reply: names and cookies, in order.
+    struct Page {
+        std::vector<std::pair<std::string, uint64_t>> entries;
+        bool eof = false;
+    };
+
+    void serve(const std::set<std::string>& image_names,
+               const std::set<std::string>& client_names) {
+        for (const std::string& name : image_names) dir_.write("d/" + name, name);
+        config_ = test_config(dir_.path());
+        server_ = InProcessServer::start(*config_);
+        ASSERT_NE(server_, nullptr);
+        nfs_.emplace(*config_);
+        ASSERT_TRUE(nfs_->mounted()) << nfs_->error();
+        for (const std::string& name : client_names) {
+            ASSERT_TRUE(nfs_->write_file("/d/" + name, name)) << name << ": " << nfs_->error();
+        }
+        RawRpc rpc(config_->nfs.port);
+        auto root = mount_root(config_->nfs.mount_port);
+        ASSERT_TRUE(root);
+        auto d = lookup(rpc, *root, "d");
+        ASSERT_TRUE(d);
+        d_ = *d;
+    }
+
+    // READDIR of /d from `cookie`, sent by libnfs on its mounted connection; nullopt if it fails.
+    std::optional<Page> readdir(uint64_t cookie, uint32_t count) {
+        struct Pending {
+            bool done = false;
+            bool ok = false;
+            Page page;
+        } p;
+        READDIR3args a{};
+        a.dir.data.data_len = static_cast<u_int>(d_.size());
+        a.dir.data.data_val = reinterpret_cast<char*>(d_.data());
+        a.cookie = cookie;
+        a.count = count;
+        auto on_reply = [](rpc_context*, int status, void* data, void* priv) {
+            auto* p = static_cast<Pending*>(priv);
+            p->done = true;
+            auto* res = static_cast<READDIR3res*>(data);
+            if (status != RPC_STATUS_SUCCESS || res->status != NFS3_OK) return;
+            const dirlist3& list = res->READDIR3res_u.resok.reply;
+            for (const entry3* e = list.entries; e; e = e->nextentry) {
+                p->page.entries.emplace_back(e->name, e->cookie);
+            }
+            p->page.eof = list.eof != 0;
+            p->ok = true;
+        };
+        nfs_context* nfs = nfs_->ctx();
+        if (rpc_nfs3_readdir_async(nfs_get_rpc_context(nfs), on_reply, &a, &p) != 0) {
+            return std::nullopt;
+        }
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!p.done && std::chrono::steady_clock::now() < deadline) {
+            pollfd pfd{nfs_get_fd(nfs), static_cast<short>(nfs_which_events(nfs)), 0};
+            int r = ::poll(&pfd, 1, 100);
+            if (nfs_service(nfs, r > 0 ? pfd.revents : 0) < 0) return std::nullopt;
+        }
+        if (!p.ok) return std::nullopt;
+        return p.page;
+    }
+
+    // Lists /d in READDIRs of ~20 entries, then resumes from every cookie the server gave: every
+    // name once, every cookie above 2 (0, 1 and 2 are the start, "." and "..") and below 2^63,
+    // since the Linux client turns cookies into signed directory offsets (fs/nfs/dir.c).
+    void check_listing(const std::set<std::string>& names) {
+        std::vector<std::pair<std::string, uint64_t>> all;
+        uint64_t cookie = 0;
+        for (int calls = 0;; ++calls) {
+            ASSERT_LT(calls, 10000) << "the listing never ends";
+            auto page = readdir(cookie, 1024);
+            ASSERT_TRUE(page) << nfs_->error();
+            all.insert(all.end(), page->entries.begin(), page->entries.end());
+            if (page->eof) break;
+            ASSERT_FALSE(page->entries.empty());
+            cookie = page->entries.back().second;
+        }
+        std::set<std::string> seen;
+        std::set<uint64_t> cookies;
+        for (const auto& [name, c] : all) {
+            EXPECT_TRUE(seen.insert(name).second) << name << " listed twice";
+            EXPECT_TRUE(cookies.insert(c).second) << name << " shares cookie " << c;
+            EXPECT_LT(c, uint64_t{1} << 63) << name;
+            if (name != "." && name != "..") {
+                EXPECT_GT(c, 2u) << name;
+            }
+        }
+        std::set<std::string> expected = names;
+        expected.insert({".", ".."});
+        EXPECT_EQ(seen, expected);
+        for (size_t i = 0; i < all.size(); ++i) {
+            auto page = readdir(all[i].second, 1024);
+            ASSERT_TRUE(page) << nfs_->error();
+            size_t next = i + 1;
+            for (const auto& e : page->entries) {
+                ASSERT_LT(next, all.size()) << "resumed after " << all[i].first;
+                EXPECT_EQ(e, all[next++]) << "resumed after " << all[i].first;
+            }
+            EXPECT_EQ(page->eof, next == all.size()) << "resumed after " << all[i].first;
+        }
+        // And the listing libnfs itself pages through (READDIRPLUS, its own counts).
+        nfsdir* d = nullptr;
+        ASSERT_EQ(nfs_opendir(nfs_->ctx(), "/d", &d), 0) << nfs_->error();
+        std::multiset<std::string> listed;
+        while (nfsdirent* e = nfs_readdir(nfs_->ctx(), d)) listed.insert(e->name);
+        nfs_closedir(nfs_->ctx(), d);
+        EXPECT_EQ(listed, std::multiset<std::string>(expected.begin(), expected.end()));
+    }
+
+    static std::set<std::string> numbered(const std::string& prefix, int n) {
+        std::set<std::string> names;
+        for (int i = 0; i < n; ++i) names.insert(prefix + std::to_string(i));
+        return names;
+    }
+
+    StateDir dir_;
+    std::optional<store::testing::ScopedNameHash> hash_;  // outlives the server
+    std::optional<Config> config_;
+    std::unique_ptr<InProcessServer> server_;
+    std::optional<LibNfs> nfs_;
+    std::vector<uint8_t> d_;
+};
+
+TEST_F(NfsCookies, EveryCookieFitsASignedOffsetAndResumes) {
+    std::set<std::string> image = numbered("i", 1000), client = numbered("c", 50);
+    ASSERT_NO_FATAL_FAILURE(serve(image, client));
+    image.merge(client);
+    check_listing(image);
+}
+
+// Names whose hashes collide (four hashes for all names): each listed once, each resumable.
+TEST_F(NfsCookies, CollidingNamesAreEachListedOnceAndResume) {
+    hash_.emplace(&store::testing::four_name_hashes);
+    std::set<std::string> image = numbered("i", 200), client = numbered("c", 100);
+    ASSERT_NO_FATAL_FAILURE(serve(image, client));
+    image.merge(client);
+    check_listing(image);
 }
 
 }  // namespace

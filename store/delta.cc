@@ -91,14 +91,14 @@ void DeltaState::apply(const Op& op) {
         }
         case Op::Kind::kPutEntry: {
             auto [it, fresh] =
-                dirs[op.id].insert_or_assign(EntryKey{name_cookie(op.name), op.name}, op.child);
+                dirs[op.id].insert_or_assign(EntryKey{name_hash(op.name), op.name}, op.child);
             if (fresh) ++entries;
             break;
         }
         case Op::Kind::kDelEntry: {
             auto d = dirs.find(op.id);
             if (d == dirs.end()) break;
-            auto it = d->second.find(EntryRef{name_cookie(op.name), op.name});
+            auto it = d->second.find(EntryRef{name_hash(op.name), op.name});
             if (it == d->second.end()) break;
             d->second.erase(it);
             --entries;

@@ -50,22 +50,23 @@ struct DeltaObject {
     bool has(Flags f) const { return (flags & f) != 0; }
 };
 
-// Entries of a directory that differ from its image entries, in cookie order (names.h).
+// Entries of a directory that differ from its image entries, in (hash, name) order: READDIR
+// order (names.h).
 struct EntryKey {
-    uint64_t cookie = 0;
+    uint64_t hash = 0;  // name_hash(name)
     std::string name;
     auto operator<=>(const EntryKey&) const = default;
 };
-// Looks entries up by (cookie, name view) without building a key string.
+// Looks entries up by (hash, name view) without building a key string.
 struct EntryRef {
-    uint64_t cookie;
+    uint64_t hash;
     std::string_view name;
 };
 struct EntryLess {
     using is_transparent = void;
     template <class A, class B>
     bool operator()(const A& a, const B& b) const {
-        if (a.cookie != b.cookie) return a.cookie < b.cookie;
+        if (a.hash != b.hash) return a.hash < b.hash;
         return std::string_view(a.name) < std::string_view(b.name);
     }
 };

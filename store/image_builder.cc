@@ -216,7 +216,7 @@ class ImageBuilder {
             sorted.reserve(kids.size());
             for (const auto& [name, kid] : kids) {
                 ImageChild c;
-                c.cookie = name_cookie(name);
+                c.hash = name_hash(name);
                 c.name_off = static_cast<uint32_t>(index_.names_.size());
                 c.name_len = static_cast<uint16_t>(name.size());
                 c.node = kid;
@@ -224,7 +224,7 @@ class ImageBuilder {
                 sorted.push_back(c);
             }
             std::sort(sorted.begin(), sorted.end(), [&](const ImageChild& a, const ImageChild& b) {
-                if (a.cookie != b.cookie) return a.cookie < b.cookie;
+                if (a.hash != b.hash) return a.hash < b.hash;
                 return index_.name_of(a) < index_.name_of(b);
             });
             nodes[i].first_child = static_cast<uint32_t>(index_.children_.size());

@@ -20,20 +20,19 @@ constexpr size_t kMaxCachedFiles = 512;
 
 const ImageNode* ImageIndex::lookup(const ImageNode& dir, std::string_view name) const {
     if (dir.type != FileType::kDirectory) return nullptr;
-    uint64_t cookie = name_cookie(name);
+    uint64_t hash = name_hash(name);
     std::span<const ImageChild> kids = children(dir);
-    auto it = std::lower_bound(kids.begin(), kids.end(), cookie,
-                               [](const ImageChild& c, uint64_t k) { return c.cookie < k; });
-    for (; it != kids.end() && it->cookie == cookie; ++it) {
+    auto it = kids.begin() + static_cast<ptrdiff_t>(first_from(dir, hash));
+    for (; it != kids.end() && it->hash == hash; ++it) {
         if (name_of(*it) == name) return &nodes_[it->node];
     }
     return nullptr;
 }
 
-size_t ImageIndex::first_after(const ImageNode& dir, uint64_t cookie) const {
+size_t ImageIndex::first_from(const ImageNode& dir, uint64_t hash) const {
     std::span<const ImageChild> kids = children(dir);
-    auto it = std::upper_bound(kids.begin(), kids.end(), cookie,
-                               [](uint64_t k, const ImageChild& c) { return k < c.cookie; });
+    auto it = std::lower_bound(kids.begin(), kids.end(), hash,
+                               [](const ImageChild& c, uint64_t h) { return c.hash < h; });
     return static_cast<size_t>(it - kids.begin());
 }
 

@@ -56,9 +56,9 @@ struct ImageNode {
     FileType type = FileType::kRegular;
 };
 
-// A directory entry, kept in cookie order (names.h).
+// A directory entry, kept in (hash, name) order: READDIR order (names.h).
 struct ImageChild {
-    uint64_t cookie = 0;
+    uint64_t hash = 0;  // name_hash(name)
     uint32_t name_off = 0;
     uint32_t node = 0;
     uint16_t name_len = 0;
@@ -86,8 +86,8 @@ class ImageIndex {
     std::span<const ImageChild> children(const ImageNode& dir) const {
         return {children_.data() + dir.first_child, dir.child_count};
     }
-    // Index into children(dir) of the first entry whose cookie is above `cookie`.
-    size_t first_after(const ImageNode& dir, uint64_t cookie) const;
+    // Index into children(dir) of the first entry whose hash is `hash` or above.
+    size_t first_from(const ImageNode& dir, uint64_t hash) const;
     std::string_view name_of(const ImageChild& c) const {
         return std::string_view(names_).substr(c.name_off, c.name_len);
     }

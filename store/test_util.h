@@ -115,4 +115,20 @@ inline MacAddr mac(uint8_t last) {
     return MacAddr{{0xb8, 0x27, 0xeb, 0x00, 0x00, last}};
 }
 
+// Closes `view` and `store` if open, then opens the store in `state_dir` and client mac(1)'s view
+// of `image`, as a restart does.
+inline void reopen_store(const std::filesystem::path& state_dir, std::unique_ptr<Store>& store,
+                         std::shared_ptr<ClientView>& view, std::string_view image = "pi") {
+    view.reset();
+    store.reset();
+    StoreOptions o;
+    o.state_dir = state_dir;
+    auto s = Store::open(o);
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    store = std::move(*s);
+    auto v = store->view(mac(1), image);
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    view = *v;
+}
+
 }  // namespace rootfarm::store::testing

@@ -120,8 +120,8 @@ class ClientViewImpl final : public ClientView {
     bool lower_entry(const Obj& dir, std::string_view name) const;
     ObjectId parent_of(const Obj& dir) const;
     bool dir_empty(const Obj& dir) const;
-    // Calls fn(name, cookie, id) for each entry with a cookie above `after`, in cookie order,
-    // until it returns false.
+    // Calls fn(name, cookie, id) for each entry past cookie `after` (0: all), in READDIR order
+    // (names.h), until it returns false.
     using EntryFn = std::function<bool(std::string_view, uint64_t, ObjectId)>;
     void for_each_entry(const Obj& dir, uint64_t after, const EntryFn& fn) const;
     Result<void> check_writable(uint64_t more_bytes) const;

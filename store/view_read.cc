@@ -58,7 +58,7 @@ WccAttr ClientViewImpl::wcc_of(const Obj& o) const {
 
 ObjectId ClientViewImpl::entry(const Obj& dir, std::string_view name) const {
     if (auto d = state_.dirs.find(dir.id); d != state_.dirs.end()) {
-        auto it = d->second.find(EntryRef{name_cookie(name), name});
+        auto it = d->second.find(EntryRef{name_hash(name), name});
         if (it != d->second.end()) return it->second;
     }
     if (dir.lower && dir.lower->type == FileType::kDirectory) {
@@ -79,20 +79,30 @@ ObjectId ClientViewImpl::parent_of(const Obj& dir) const {
 }
 
 void ClientViewImpl::for_each_entry(const Obj& dir, uint64_t after, const EntryFn& fn) const {
-    // Two sequences in cookie order: the image's entries and the delta's. Where both have a
-    // name, the delta's entry wins (another object, or a whiteout).
+    // Two sequences in (hash, name) order: the image's entries and the delta's. Where both have a
+    // name, the delta's entry wins (another object, or a whiteout). A rank counts the entries
+    // listed before in the same hash, so both sequences start at the first entry of `after`'s.
+    const CookiePosition from = cookie_position(after);
     std::span<const ImageChild> lower;
     size_t li = 0;
     if (dir.lower && dir.lower->type == FileType::kDirectory) {
         lower = image_->children(*dir.lower);
-        li = image_->first_after(*dir.lower, after);
+        li = image_->first_from(*dir.lower, from.hash);
     }
     const DeltaDir* delta = nullptr;
     DeltaDir::const_iterator di;
     if (auto d = state_.dirs.find(dir.id); d != state_.dirs.end()) {
         delta = &d->second;
-        di = after == UINT64_MAX ? delta->end() : delta->lower_bound(EntryRef{after + 1, {}});
+        di = delta->lower_bound(EntryRef{from.hash, {}});
     }
+    uint64_t hash = 0;  // no name hashes to 0 (names.h)
+    uint64_t rank = 0;
+    auto visit = [&](std::string_view name, uint64_t h, ObjectId id) {
+        rank = h == hash ? rank + 1 : 0;
+        hash = h;
+        if (h == from.hash && rank <= from.rank) return true;
+        return fn(name, entry_cookie(h, rank), id);
+    };
     for (;;) {
         bool have_lower = li < lower.size();
         bool have_delta = delta && di != delta->end();
@@ -102,20 +112,20 @@ void ClientViewImpl::for_each_entry(const Obj& dir, uint64_t after, const EntryF
             order = -1;
         } else if (!have_lower) {
             order = 1;
-        } else if (lower[li].cookie != di->first.cookie) {
-            order = lower[li].cookie < di->first.cookie ? -1 : 1;
+        } else if (lower[li].hash != di->first.hash) {
+            order = lower[li].hash < di->first.hash ? -1 : 1;
         } else {
             int c = image_->name_of(lower[li]).compare(di->first.name);
             order = c < 0 ? -1 : c > 0 ? 1 : 0;
         }
         if (order < 0) {
             const ImageChild& c = lower[li++];
-            if (!fn(image_->name_of(c), c.cookie, image_->node_of(c).id)) return;
+            if (!visit(image_->name_of(c), c.hash, image_->node_of(c).id)) return;
             continue;
         }
         if (order == 0) ++li;
         const auto& [key, id] = *di++;
-        if (id != 0 && !fn(key.name, key.cookie, id)) return;
+        if (id != 0 && !visit(key.name, key.hash, id)) return;
     }
 }
 
