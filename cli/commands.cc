@@ -1,11 +1,10 @@
 #include "cli/commands.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <map>
 
+#include "cli/control.h"
 #include "core/net.h"
 #include "images/import.h"
 #include "store/store.h"
@@ -24,23 +23,6 @@ std::unique_ptr<store::Store> open_store(const Config& config) {
         return nullptr;
     }
     return std::move(*s);
-}
-
-fs::path client_dir(const Config& config, const MacAddr& mac) {
-    return config.state_dir / "clients" / mac.dashed();
-}
-
-// Bytes allocated on disk below `dir` (what the overlay really costs).
-uint64_t disk_usage(const fs::path& dir) {
-    uint64_t total = 0;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-        struct stat st;
-        if (::lstat(it->path().c_str(), &st) == 0)
-            total += static_cast<uint64_t>(st.st_blocks) * 512;
-    }
-    return total;
 }
 
 std::string human(uint64_t bytes) {
@@ -124,50 +106,64 @@ int image_rm(const Config& config, const std::string& name) {
 }
 
 int client_list(const Config& config) {
+    auto store = open_store(config);
+    if (!store) return 1;
     // Configured clients, then overlays of clients that are not (enrolled as "any-pi").
-    std::map<std::string, const ClientConfig*> rows;
-    for (const auto& c : config.clients) rows[c.mac.dashed()] = &c;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(config.state_dir / "clients", ec)) {
-        if (e.is_directory() && MacAddr::parse(e.path().filename().string())) {
-            rows.try_emplace(e.path().filename().string(), nullptr);
-        }
-    }
+    std::map<MacAddr, const ClientConfig*> rows;
+    for (const auto& c : config.clients) rows[c.mac] = &c;
+    for (const MacAddr& mac : store->clients_with_delta()) rows.try_emplace(mac, nullptr);
     std::printf("%-17s  %-15s  %-16s  %-16s  %-12s  %s\n", "MAC", "IP", "SERIAL", "HOSTNAME",
                 "IMAGE", "OVERLAY");
-    for (const auto& [dashed, c] : rows) {
-        const MacAddr mac = *MacAddr::parse(dashed);
-        const fs::path dir = client_dir(config, mac);
-        const std::string overlay = fs::exists(dir) ? human(disk_usage(dir)) : "none";
+    for (const auto& [mac, c] : rows) {
+        auto on = store->delta_image(mac);
+        const std::string overlay = on ? human(store->delta_bytes(mac)) : "none";
+        std::string image = c && !c->image.empty() ? c->image : config.defaults.image;
+        if (on && *on != image) image += " (overlay on " + *on + " until its next boot)";
         std::printf("%-17s  %-15s  %-16s  %-16s  %-12s  %s\n", mac.to_string().c_str(),
                     c && c->ip ? c->ip->to_string().c_str() : "-",
                     c && !c->serial.empty() ? c->serial.c_str() : "-",
-                    c && !c->hostname.empty() ? c->hostname.c_str() : "-",
-                    c && !c->image.empty() ? c->image.c_str() : config.defaults.image.c_str(),
+                    c && !c->hostname.empty() ? c->hostname.c_str() : "-", image.c_str(),
                     (overlay + (c ? "" : "  (not in config)")).c_str());
     }
     return 0;
 }
 
-int client_reset(const Config& config, std::string_view text) {
+int client_reset(const Config& config, std::string_view text, bool force) {
     const auto mac = parse_mac_arg(text);
     if (!mac) return 2;
-    const fs::path dir = client_dir(config, *mac);
-    if (!fs::exists(dir)) {
+    if (auto reply =
+            control_call(config.state_dir, "reset " + mac->to_string() + (force ? " force" : ""))) {
+        std::fputs(reply->text.c_str(), reply->status == 0 ? stdout : stderr);
+        return reply->status;
+    }
+    // No server running: nothing can be using the overlay.
+    auto store = open_store(config);
+    if (!store) return 1;
+    if (!store->delta_image(*mac)) {
         std::printf("%s has no overlay: it already boots the pristine image\n",
                     mac->to_string().c_str());
         return 0;
     }
-    const uint64_t size = disk_usage(dir);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    if (ec) {
-        std::fprintf(stderr, "rootfarm: cannot remove %s: %s\n", dir.c_str(), ec.message().c_str());
+    const uint64_t size = store->delta_bytes(*mac);
+    if (auto r = store->reset(*mac); !r) {
+        std::fprintf(stderr, "rootfarm: cannot reset %s: %s\n", mac->to_string().c_str(),
+                     r.error().message().c_str());
         return 1;
     }
     std::printf("reset %s: removed its overlay (%s); it boots the pristine image next time\n",
                 mac->to_string().c_str(), human(size).c_str());
     return 0;
+}
+
+int reload(const Config& config) {
+    auto reply = control_call(config.state_dir, "reload");
+    if (!reply) {
+        std::fprintf(stderr, "rootfarm: no running `rootfarm serve` with state in %s\n",
+                     config.state_dir.c_str());
+        return 1;
+    }
+    std::fputs(reply->text.c_str(), reply->status == 0 ? stdout : stderr);
+    return reply->status;
 }
 
 int client_diff(const Config& config, std::string_view text) {

@@ -10,6 +10,7 @@
 #include "cli/serve.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/version.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
         "rootfarm: network-boot many Raspberry Pis from one golden root, each with its "
         "own copy-on-write overlay"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(rootfarm_version()));
     app.fallthrough();  // --config may also follow the subcommand
     std::string config_path = "/etc/rootfarm/rootfarm.toml";
     app.add_option("-c,--config", config_path, "configuration file (TOML)")->capture_default_str();
@@ -55,13 +57,34 @@ int main(int argc, char** argv) {
     client_add->add_option("--hostname", new_client.hostname, "default pi-<serial>");
     client_add->add_option("--image", new_client.image, "default [defaults] image");
     client_add->add_flag("--root-squash", new_client.root_squash, "map the Pi's root to nobody");
+    auto* client_rm = client->add_subcommand(
+        "rm", "remove a [[client]] from the configuration file; a running server refuses it");
+    client_rm->add_option("MAC", mac_text, "the Pi's MAC address")->required();
+    auto* client_set = client->add_subcommand(
+        "set", "change keys of a [[client]]; a new image takes effect at the Pi's next boot");
+    client_set->add_option("MAC", new_client.mac, "the Pi's MAC address")->required();
+    client_set->add_option("--ip", new_client.ip, "static IPv4 address");
+    client_set->add_option("--serial", new_client.serial, "the Pi's serial (hex)");
+    client_set->add_option("--hostname", new_client.hostname, "its host name");
+    client_set->add_option("--image", new_client.image, "its image");
+    client_set->add_option("--root-squash", new_client.root_squash, "true or false")
+        ->each([&](const std::string&) { new_client.root_squash_set = true; });
+    bool reset_force = false;
     auto* client_reset = client->add_subcommand(
-        "reset", "delete a client's overlay (server stopped or client off): pristine next boot");
+        "reset",
+        "drop a Pi's overlay: it boots the pristine image next time. A running server does it at "
+        "once when the Pi is off, between boots or idle, and refuses while its root is mounted "
+        "and in use");
     client_reset->add_option("MAC", mac_text, "the Pi's MAC address")->required();
+    client_reset->add_flag("--force", reset_force,
+                           "reset even while the Pi runs from it: its open files and current "
+                           "directories go stale (ESTALE) until it reboots");
     auto* client_diff = client->add_subcommand("diff", "show what a client changed");
     client_diff->add_option("MAC", mac_text, "the Pi's MAC address")->required();
 
     auto* status = app.add_subcommand("status", "clients, boot phase, overlay sizes");
+    auto* reload = app.add_subcommand(
+        "reload", "make a running server re-read its configuration (as SIGHUP does)");
 
     CLI11_PARSE(app, argc, argv);
 
@@ -82,8 +105,14 @@ int main(int argc, char** argv) {
         }
         if (image_rm->parsed()) return cli::image_rm(config, rm_name);
         if (client_list->parsed()) return cli::client_list(config);
-        if (client_add->parsed()) return cli::client_add(config_path, new_client);
-        if (client_reset->parsed()) return cli::client_reset(config, mac_text);
+        if (client_add->parsed()) {
+            new_client.root_squash_set = new_client.root_squash;
+            return cli::client_add(config_path, new_client);
+        }
+        if (client_rm->parsed()) return cli::client_rm(config_path, mac_text);
+        if (client_set->parsed()) return cli::client_set(config_path, new_client);
+        if (client_reset->parsed()) return cli::client_reset(config, mac_text, reset_force);
+        if (reload->parsed()) return cli::reload(config);
         if (client_diff->parsed()) return cli::client_diff(config, mac_text);
         if (status->parsed()) return cli::status(config);
     } catch (const std::exception& e) {

@@ -10,7 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/clients.h"
+#include "cli/control.h"
+#include "clients/clients.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "dhcpd/dhcpd.h"
@@ -25,13 +26,14 @@ namespace {
 // The services of one `rootfarm serve`. They outlive every loop that calls into them.
 struct Services {
     std::unique_ptr<store::Store> store;
+    std::unique_ptr<Clients> clients;
     std::unique_ptr<nfsd::NfsServer> nfs;
     std::unique_ptr<tftpd::TftpServer> tftp;
     std::unique_ptr<dhcpd::DhcpServer> dhcp;
 };
 
 // Opens the store and creates the enabled services; logs and returns false on failure.
-bool create_services(const Config& config, ClientRegistry& clients, Services& s) {
+bool create_services(const Config& config, Services& s) {
     if (config.nfs.enabled || config.tftp.enabled) {
         auto store = store::Store::open(store_options(config));
         if (!store) {
@@ -41,8 +43,15 @@ bool create_services(const Config& config, ClientRegistry& clients, Services& s)
         }
         s.store = std::move(*store);
     }
+    try {
+        s.clients = std::make_unique<Clients>(config, s.store.get());
+    } catch (const std::system_error& e) {
+        core_log().error("{}", e.what());
+        return false;
+    }
+    Clients& clients = *s.clients;
     if (config.nfs.enabled) {
-        auto nfs = nfsd::NfsServer::create(config, clients, *s.store);
+        auto nfs = nfsd::NfsServer::create(config, clients);
         if (!nfs) {
             core_log().error("nfs: {}", nfs.error().message());
             return false;
@@ -50,7 +59,7 @@ bool create_services(const Config& config, ClientRegistry& clients, Services& s)
         s.nfs = std::move(*nfs);
     }
     if (config.tftp.enabled) {
-        auto tftp = tftpd::TftpServer::create(config, clients, *s.store);
+        auto tftp = tftpd::TftpServer::create(config, clients);
         if (!tftp) {
             core_log().error("tftp: {}", tftp.error().message());
             return false;
@@ -102,6 +111,72 @@ int worker_count(const Config& config) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// Keys a reload cannot change in a running server: they are bound into sockets and threads.
+std::vector<std::string> needs_restart(const Config& was, const Config& now) {
+    std::vector<std::string> out;
+    auto check = [&](bool changed, const char* what) {
+        if (changed) out.push_back(std::string(what) + " changed: takes effect after a restart");
+    };
+    check(was.state_dir != now.state_dir, "state_dir");
+    check(was.server_ip != now.server_ip, "server_ip");
+    check(was.nfs.enabled != now.nfs.enabled || was.nfs.port != now.nfs.port ||
+              was.nfs.mount_port != now.nfs.mount_port || was.nfs.listen != now.nfs.listen ||
+              was.nfs.exports != now.nfs.exports || was.nfs.threads != now.nfs.threads,
+          "[nfs]");
+    check(was.tftp.enabled != now.tftp.enabled || was.tftp.port != now.tftp.port ||
+              was.tftp.listen != now.tftp.listen ||
+              was.tftp.rewrite_cmdline != now.tftp.rewrite_cmdline,
+          "[tftp]");
+    check(was.dhcp.enabled != now.dhcp.enabled || was.dhcp.port != now.dhcp.port ||
+              was.dhcp.mode != now.dhcp.mode || was.dhcp.interface != now.dhcp.interface,
+          "[dhcp]");
+    check(was.store.boot_mount != now.store.boot_mount ||
+              was.store.client_quota != now.store.client_quota,
+          "[store]");
+    return out;
+}
+
+// Re-reads the configuration file and applies what a running server can (SIGHUP, `rootfarm
+// reload`). An invalid file changes nothing.
+ControlReply reload(const Config& running, Clients& clients) {
+    Config next;
+    try {
+        next = load_config(running.source);
+    } catch (const ConfigError& e) {
+        core_log().error("reload refused, the running configuration stays: {}", e.what());
+        return {2, std::string(e.what()) + "\n"};
+    }
+    std::string text;
+    for (const std::string& line : needs_restart(running, next)) {
+        core_log().warn("reload: {}", line);
+        text += line + "\n";
+    }
+    if (next.log.level != running.log.level) setup_logging(next.log.level);
+    const std::vector<std::string> changes = clients.reconfigure(next);
+    for (const std::string& line : changes) text += line + "\n";
+    core_log().info("reloaded {}: {} change(s) to the clients", running.source.string(),
+                    changes.size());
+    text += "reloaded " + running.source.string() + "\n";
+    return {0, text};
+}
+
+ControlReply reset(std::string_view args, Clients& clients) {
+    const bool force = args.ends_with(" force");
+    if (force) args.remove_suffix(6);
+    auto mac = MacAddr::parse(args);
+    if (!mac) return {2, "'" + std::string(args) + "' is not a MAC address\n"};
+    auto r = clients.reset(*mac, force);
+    if (!r) {
+        if (r.error() == std::errc::device_or_resource_busy) {
+            return {1, mac->to_string() +
+                           ": its root is mounted and in use; power it off (or wait until it "
+                           "is idle), or reset with --force (its open files then go stale)\n"};
+        }
+        return {1, mac->to_string() + ": " + r.error().message() + "\n"};
+    }
+    return {0, "reset " + mac->to_string() + ": overlay dropped; it boots the pristine image\n"};
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -110,11 +185,11 @@ int serve(const Config& config) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-    ClientRegistry clients(config);
     Services services;
-    if (!create_services(config, clients, services)) return 1;
+    if (!create_services(config, services)) return 1;
 
     const int workers = worker_count(config);
     std::vector<std::thread> threads;
@@ -146,9 +221,29 @@ int serve(const Config& config) {
                         config.tftp.enabled ? "on port " + std::to_string(config.tftp.port) : "off",
                         config.dhcp.enabled ? "on port " + std::to_string(config.dhcp.port) : "off",
                         config.state_dir.string(), workers);
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
-        core_log().info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        Clients& clients = *services.clients;
+        auto control = ControlServer::start(config.state_dir, [&](std::string_view request) {
+            if (request == "reload") return reload(config, clients);
+            if (request.starts_with("reset ")) return reset(request.substr(6), clients);
+            return ControlReply{2, "unknown request\n"};
+        });
+        if (!control) {
+            core_log().warn(
+                "no control socket in {}: {} (`rootfarm reload` and live resets need "
+                "it; SIGHUP still reloads)",
+                config.state_dir.string(), control.error().message());
+        }
+        for (;;) {
+            int sig = 0;
+            sigwait(&stop_signals, &sig);
+            if (sig == SIGHUP) {
+                core_log().info("received SIGHUP, reloading {}", config.source.string());
+                reload(config, clients);
+                continue;
+            }
+            core_log().info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
     } else {
         status = 1;
     }
@@ -160,6 +255,7 @@ int serve(const Config& config) {
     services.dhcp.reset();
     services.tftp.reset();
     services.nfs.reset();
+    services.clients.reset();
     services.store.reset();
     if (status == 0) core_log().info("stopped");
     return status;

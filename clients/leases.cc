@@ -1,4 +1,6 @@
-#include "dhcpd/leases.h"
+#include "clients/leases.h"
+
+#include "store/fs_util.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +10,7 @@
 #include <sstream>
 #include <vector>
 
-namespace rootfarm::dhcpd {
+namespace rootfarm {
 namespace {
 
 constexpr std::string_view kHeader = "# rootfarm leases v1";
@@ -43,16 +45,6 @@ std::vector<std::string_view> split_words(std::string_view line) {
         i = j;
     }
     return words;
-}
-
-Result<void> fsync_path(const std::filesystem::path& path, int flags) {
-    int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) return errno_error(errno);
-    int rc = ::fsync(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) return errno_error(err);
-    return {};
 }
 
 }  // namespace
@@ -196,31 +188,8 @@ Result<LeaseTable> load_leases(const std::filesystem::path& path) {
     return LeaseTable::parse(text);
 }
 
-Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text) {
-    std::filesystem::path tmp = path;
-    tmp += ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return errno_error(errno);
-    size_t done = 0;
-    while (done < text.size()) {
-        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int err = errno;
-            ::close(fd);
-            return errno_error(err);
-        }
-        done += size_t(n);
-    }
-    if (::fsync(fd) != 0) {
-        int err = errno;
-        ::close(fd);
-        return errno_error(err);
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error(errno);
-    std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-    return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+Result<void> save_leases(const std::filesystem::path& path, std::string_view text) {
+    return store::write_file_atomic(path, text);
 }
 
-}  // namespace rootfarm::dhcpd
+}  // namespace rootfarm

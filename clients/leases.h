@@ -11,7 +11,7 @@
 #include "core/net.h"
 #include "core/result.h"
 
-namespace rootfarm::dhcpd {
+namespace rootfarm {
 
 // One address bound to one MAC. Times are Unix seconds so they survive a restart.
 struct Lease {
@@ -39,7 +39,7 @@ struct Pool {
 
 // Which MAC holds which address. An address stays with the MAC it was first offered to, even
 // after the lease expired, until the range runs out and the oldest expired lease is reused.
-// Not thread-safe: owned by the DHCP service on its loop thread.
+// Not thread-safe: Clients (clients.h) owns it and hands it to the DHCP service under its lock.
 class LeaseTable {
   public:
     const Lease* by_mac(const MacAddr& mac) const;
@@ -59,7 +59,7 @@ class LeaseTable {
     bool quarantined(Ipv4 ip, int64_t now) const;
 
     size_t size() const { return by_mac_.size(); }
-    // Bumped by every change; the service writes the file when it differs from the saved one.
+    // Bumped by every change; the owner writes the file when it differs from the saved one.
     uint64_t version() const { return version_; }
 
     // One lease per line: "MAC IP EXPIRES STATE", after a "# rootfarm leases v1" header.
@@ -76,8 +76,8 @@ class LeaseTable {
 
 // Reads <path>; a missing file is an empty table.
 Result<LeaseTable> load_leases(const std::filesystem::path& path);
-// Writes `text` to <path>.tmp, fsyncs it, renames it over <path> and fsyncs the directory, so
-// a crash leaves either the old or the new file. Blocking: used at start and at shutdown.
-Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text);
+// Replaces <path> with `text` (LeaseTable::serialize) atomically and durably: a crash leaves
+// the old or the new file.
+Result<void> save_leases(const std::filesystem::path& path, std::string_view text);
 
-}  // namespace rootfarm::dhcpd
+}  // namespace rootfarm

@@ -1,4 +1,4 @@
-#include "dhcpd/leases.h"
+#include "clients/leases.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace rootfarm::dhcpd {
+namespace rootfarm {
 namespace {
 
 MacAddr mac(int n) {
@@ -140,7 +140,7 @@ TEST_F(LeaseFile, MissingFileIsEmptyTable) {
 TEST_F(LeaseFile, WriteThenLoad) {
     LeaseTable t;
     t.put({mac(1), ip("10.0.0.10"), 1764000000, Lease::State::kBound});
-    ASSERT_TRUE(write_file_atomically(dir_ / "leases", t.serialize()).ok());
+    ASSERT_TRUE(save_leases(dir_ / "leases", t.serialize()).ok());
     EXPECT_FALSE(std::filesystem::exists(dir_ / "leases.tmp"));
     auto back = load_leases(dir_ / "leases");
     ASSERT_TRUE(back.ok());
@@ -149,8 +149,8 @@ TEST_F(LeaseFile, WriteThenLoad) {
 }
 
 TEST_F(LeaseFile, WriteIntoMissingDirectoryFails) {
-    EXPECT_FALSE(write_file_atomically(dir_ / "nope" / "leases", "x").ok());
+    EXPECT_FALSE(save_leases(dir_ / "nope" / "leases", "x").ok());
 }
 
 }  // namespace
-}  // namespace rootfarm::dhcpd
+}  // namespace rootfarm

@@ -1,4 +1,4 @@
-#include "core/clients.h"
+#include "clients/registry.h"
 
 #include <cctype>
 #include <fstream>
@@ -6,26 +6,6 @@
 #include <sstream>
 
 namespace rootfarm {
-
-std::string_view to_string(BootPhase phase) {
-    switch (phase) {
-        case BootPhase::kUnknown:
-            return "unknown";
-        case BootPhase::kDhcpOffered:
-            return "dhcp-offered";
-        case BootPhase::kDhcpAcked:
-            return "dhcp-acked";
-        case BootPhase::kTftpBoot:
-            return "tftp-boot-files";
-        case BootPhase::kKernelFetched:
-            return "kernel-fetched";
-        case BootPhase::kNfsMounted:
-            return "nfs-mounted";
-        case BootPhase::kUp:
-            return "up";
-    }
-    return "unknown";
-}
 
 namespace {
 
@@ -40,21 +20,78 @@ bool serial_matches(std::string_view stored, std::string_view asked) {
 }  // namespace
 
 ClientRegistry::ClientRegistry(const Config& config)
-    : config_(config), neighbours_(lookup_neighbour) {
+    : defaults_(config.defaults), neighbours_(lookup_neighbour) {
     for (const auto& cc : config.clients) {
-        ClientInfo c;
-        c.mac = cc.mac;
-        c.ip = cc.ip;
-        c.static_ip = cc.ip.has_value();
-        c.serial = canonical_serial(cc.serial);
-        c.hostname = cc.hostname;
-        c.image = cc.image.empty() ? config.defaults.image : cc.image;
-        c.root_squash = cc.root_squash;
-        c.configured = true;
-        if (c.hostname.empty()) c.hostname = default_hostname(c);
+        ClientInfo c = from_config(cc);
         if (c.ip) by_ip_[*c.ip] = c.mac;
         clients_.emplace(c.mac, std::move(c));
     }
+}
+
+ClientInfo ClientRegistry::from_config(const ClientConfig& cc) const {
+    ClientInfo c;
+    c.mac = cc.mac;
+    c.ip = cc.ip;
+    c.static_ip = cc.ip.has_value();
+    c.serial = canonical_serial(cc.serial);
+    c.hostname = cc.hostname;
+    c.image = cc.image.empty() ? defaults_.image : cc.image;
+    c.root_squash = cc.root_squash;
+    c.configured = true;
+    if (c.hostname.empty()) c.hostname = default_hostname(c);
+    return c;
+}
+
+RegistryChanges ClientRegistry::reconfigure(const Config& config) {
+    std::unique_lock lock(mu_);
+    RegistryChanges changes;
+    defaults_ = config.defaults;
+    std::unordered_map<MacAddr, ClientInfo> next;
+    for (const auto& cc : config.clients) {
+        ClientInfo c = from_config(cc);
+        if (auto old = clients_.find(c.mac); old != clients_.end()) {
+            const ClientInfo& was = old->second;
+            // What the Pi told us about itself stays; the configuration wins where it speaks.
+            if (!c.static_ip) c.ip = was.ip;
+            if (c.serial.empty() && !was.serial.empty()) {
+                c.serial = was.serial;
+                if (cc.hostname.empty()) c.hostname = default_hostname(c);
+            }
+            c.model = was.model;
+            if (was.image != c.image) changes.image_changed.push_back(c.mac);
+            if (was.hostname != c.hostname) changes.hostname_changed.push_back(c.mac);
+        } else {
+            changes.added.push_back(c.mac);
+        }
+        next.emplace(c.mac, std::move(c));
+    }
+    for (auto& [mac, was] : clients_) {
+        if (next.contains(mac)) continue;
+        if (was.configured || defaults_.enroll != DefaultsConfig::Enroll::kAnyPi) {
+            // Removed from the file (or enrolment turned off): refused from now on. A Pi may
+            // enrol again at its next boot when enroll = "any-pi".
+            changes.removed.push_back(mac);
+            continue;
+        }
+        ClientInfo c = was;  // enrolled at run time: it follows [defaults]
+        if (c.image != defaults_.image) changes.image_changed.push_back(mac);
+        c.image = defaults_.image;
+        next.emplace(mac, std::move(c));
+    }
+    clients_ = std::move(next);
+    by_ip_.clear();
+    for (const auto& [mac, c] : clients_) {
+        if (c.ip && !c.static_ip) by_ip_[*c.ip] = mac;
+    }
+    for (const auto& [mac, c] : clients_) {
+        if (c.static_ip) by_ip_[*c.ip] = mac;  // a configured address always wins
+    }
+    return changes;
+}
+
+DefaultsConfig ClientRegistry::defaults() const {
+    std::shared_lock lock(mu_);
+    return defaults_;
 }
 
 std::string ClientRegistry::default_hostname(const ClientInfo& c) const {
@@ -117,7 +154,7 @@ ClientInfo ClientRegistry::enroll(const MacAddr& mac) {
     auto [it, inserted] = clients_.try_emplace(mac);
     if (inserted) {
         it->second.mac = mac;
-        it->second.image = config_.defaults.image;
+        it->second.image = defaults_.image;
         it->second.hostname = default_hostname(it->second);
     }
     return it->second;
@@ -146,14 +183,6 @@ void ClientRegistry::learn_serial(const MacAddr& mac, std::string_view serial,
         if (default_name) c.hostname = default_hostname(c);
     }
     if (!model.empty()) c.model = model;
-}
-
-void ClientRegistry::set_phase(const MacAddr& mac, BootPhase phase) {
-    std::unique_lock lock(mu_);
-    auto it = clients_.find(mac);
-    if (it == clients_.end()) return;
-    it->second.phase = phase;
-    it->second.phase_since = std::chrono::system_clock::now();
 }
 
 void ClientRegistry::set_neighbour_source(std::function<std::optional<MacAddr>(Ipv4)> fn) {

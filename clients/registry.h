@@ -1,6 +1,8 @@
 #pragma once
 
-#include <chrono>
+// Who is asking: which Pi an address, a serial or a MAC belongs to. Part of the Pis' owner
+// (clients.h); services reach it through Clients, never directly.
+
 #include <functional>
 #include <optional>
 #include <shared_mutex>
@@ -14,18 +16,6 @@
 
 namespace rootfarm {
 
-// How far a client has come in its boot, in order. Operators see it in `rootfarm status`.
-enum class BootPhase {
-    kUnknown,
-    kDhcpOffered,
-    kDhcpAcked,
-    kTftpBoot,
-    kKernelFetched,
-    kNfsMounted,
-    kUp
-};
-std::string_view to_string(BootPhase phase);
-
 struct ClientInfo {
     MacAddr mac;
     std::optional<Ipv4> ip;  // configured, leased, or learnt
@@ -36,39 +26,51 @@ struct ClientInfo {
     std::string image;       // configured or [defaults] image
     bool root_squash = false;
     bool configured = false;  // from a [[client]] table (not enrolled at run time)
-    BootPhase phase = BootPhase::kUnknown;
-    std::chrono::system_clock::time_point phase_since{};
 };
 
-// Who is asking: maps addresses, serials and MACs to clients (see DESIGN.md "Who is asking").
-// Thread-safe; every service holds the same registry.
+// What a new configuration changed for the clients it keeps (ClientRegistry::reconfigure).
+struct RegistryChanges {
+    std::vector<MacAddr> added;
+    std::vector<MacAddr> removed;
+    std::vector<MacAddr> image_changed;
+    std::vector<MacAddr> hostname_changed;
+};
+
+// Maps addresses, serials and MACs to clients. Thread-safe.
+// Addresses are known, in order, from the configured static ip, our DHCP leases and TFTP
+// requests (learn_ip), and the kernel's neighbour table for a host on a local segment (proxy
+// mode, where another server hands out addresses).
 class ClientRegistry {
   public:
     explicit ClientRegistry(const Config& config);
 
     std::optional<ClientInfo> by_mac(const MacAddr& mac) const;
-    // Configured static ip, then addresses learnt from our DHCP or TFTP, then the kernel's
-    // neighbour table (/proc/net/arp) for hosts on a local segment (proxy mode).
     std::optional<ClientInfo> by_ip(Ipv4 ip) const;
     // The serial is matched case-insensitively; the Pi 5 uses only the low 32 bits, so an
     // 8-digit serial also matches the last 8 digits of a 16-digit one.
     std::optional<ClientInfo> by_serial(std::string_view serial) const;
     std::vector<ClientInfo> all() const;
+    DefaultsConfig defaults() const;
 
-    // Adds a client that is not in the config (enrol = "any-pi"); no-op if it exists.
+    // Adds a client that is not in the config (enroll = "any-pi"); no-op if it exists.
     ClientInfo enroll(const MacAddr& mac);
     void learn_ip(const MacAddr& mac, Ipv4 ip);
     void learn_serial(const MacAddr& mac, std::string_view serial, std::string_view model);
-    void set_phase(const MacAddr& mac, BootPhase phase);
+
+    // Takes the [[client]] tables and [defaults] of a new configuration: new clients are known
+    // from now on, removed ones are forgotten (an enrolled Pi stays while enroll = "any-pi"),
+    // and what was learnt of a kept client (address, serial, model) stays.
+    RegistryChanges reconfigure(const Config& config);
 
     // Replaces where the neighbour table is read from (tests).
     void set_neighbour_source(std::function<std::optional<MacAddr>(Ipv4)> fn);
 
   private:
     std::string default_hostname(const ClientInfo& c) const;
+    ClientInfo from_config(const ClientConfig& cc) const;
 
-    const Config& config_;
     mutable std::shared_mutex mu_;
+    DefaultsConfig defaults_;
     std::unordered_map<MacAddr, ClientInfo> clients_;
     std::unordered_map<Ipv4, MacAddr> by_ip_;
     std::function<std::optional<MacAddr>(Ipv4)> neighbours_;

@@ -1,4 +1,4 @@
-#include "core/clients.h"
+#include "clients/registry.h"
 
 #include <gtest/gtest.h>
 
@@ -77,7 +77,7 @@ TEST(ClientRegistry, NeighbourTableMapsUnknownAddresses) {
     EXPECT_FALSE(reg.by_ip(*Ipv4::parse("192.168.1.41")));
 }
 
-TEST(ClientRegistry, EnrollAndPhases) {
+TEST(ClientRegistry, Enroll) {
     const Config config = two_clients();
     ClientRegistry reg(config);
     const auto mac = *MacAddr::parse("d8:3a:dd:12:34:56");
@@ -89,9 +89,53 @@ TEST(ClientRegistry, EnrollAndPhases) {
     reg.learn_serial(mac, "1234ABCD", "Pi 5");
     EXPECT_EQ(reg.by_mac(mac)->hostname, "pi-1234abcd");
     EXPECT_EQ(reg.by_serial("1234abcd")->model, "Pi 5");
-    reg.set_phase(mac, BootPhase::kTftpBoot);
-    EXPECT_EQ(reg.by_mac(mac)->phase, BootPhase::kTftpBoot);
-    EXPECT_EQ(to_string(BootPhase::kNfsMounted), "nfs-mounted");
+}
+
+TEST(ClientRegistry, ReconfigureAddsRemovesAndKeepsWhatWasLearnt) {
+    ClientRegistry reg(two_clients());
+    reg.set_neighbour_source([](Ipv4) { return std::nullopt; });
+    const auto kitchen = *MacAddr::parse("dc:a6:32:00:00:02");
+    reg.learn_ip(kitchen, *Ipv4::parse("10.0.0.50"));
+    reg.learn_serial(kitchen, "cafe0001", "Pi 4");
+    RegistryChanges changes = reg.reconfigure(parse_config(R"(
+[defaults]
+image = "golden"
+[[client]]
+mac = "dc:a6:32:00:00:02"
+hostname = "pantry"
+image = "newer"
+[[client]]
+mac = "dc:a6:32:00:00:03"
+)",
+                                                           "t.toml"));
+    ASSERT_EQ(changes.added.size(), 1u);
+    EXPECT_EQ(changes.added[0].to_string(), "dc:a6:32:00:00:03");
+    ASSERT_EQ(changes.removed.size(), 1u);
+    EXPECT_EQ(changes.removed[0].to_string(), "b8:27:eb:00:00:01");
+    ASSERT_EQ(changes.image_changed.size(), 1u);
+    ASSERT_EQ(changes.hostname_changed.size(), 1u);
+    EXPECT_FALSE(reg.by_mac(*MacAddr::parse("b8:27:eb:00:00:01")));
+    EXPECT_FALSE(reg.by_ip(*Ipv4::parse("10.0.0.11")));
+    auto k = reg.by_ip(*Ipv4::parse("10.0.0.50"));
+    ASSERT_TRUE(k);
+    EXPECT_EQ(k->image, "newer");
+    EXPECT_EQ(k->hostname, "pantry");
+    EXPECT_EQ(k->serial, "cafe0001");
+    EXPECT_EQ(k->model, "Pi 4");
+}
+
+TEST(ClientRegistry, ReconfigureMovesEnrolledPisToTheNewDefaultImage) {
+    ClientRegistry reg(parse_config("[defaults]\nimage = \"a\"\nenroll = \"any-pi\"\n", "t"));
+    const auto mac = *MacAddr::parse("d8:3a:dd:12:34:56");
+    reg.enroll(mac);
+    RegistryChanges changes =
+        reg.reconfigure(parse_config("[defaults]\nimage = \"b\"\nenroll = \"any-pi\"\n", "t"));
+    ASSERT_EQ(changes.image_changed.size(), 1u);
+    EXPECT_EQ(reg.by_mac(mac)->image, "b");
+    // Enrolment turned off: an enrolled Pi is refused from now on.
+    changes = reg.reconfigure(parse_config("[defaults]\nimage = \"b\"\n", "t"));
+    ASSERT_EQ(changes.removed.size(), 1u);
+    EXPECT_FALSE(reg.by_mac(mac));
 }
 
 }  // namespace

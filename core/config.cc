@@ -325,6 +325,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         s.choice("on_image_change", c.defaults.on_image_change,
                  {{"reset", DefaultsConfig::OnImageChange::kReset},
                   {"keep", DefaultsConfig::OnImageChange::kKeep}});
+        s.integer("idle_after", c.defaults.idle_after, 1, 24 * 3600);
     });
     read_section(top, "image", file, [&](Section& s) {
         s.boolean("enable_ssh", c.image.enable_ssh);

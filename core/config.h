@@ -81,6 +81,9 @@ struct DefaultsConfig {
     std::string image = "default";
     Enroll enroll = Enroll::kKnown;
     OnImageChange on_image_change = OnImageChange::kReset;
+    // Seconds without an NFS call after which a mounted Pi counts as idle: `rootfarm client
+    // reset` no longer needs --force.
+    uint32_t idle_after = 60;
 };
 
 struct ImageConfig {

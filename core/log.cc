@@ -9,7 +9,7 @@ namespace rootfarm {
 
 namespace {
 
-constexpr std::array<const char*, 5> kServices = {"core", "store", "nfs", "tftp", "dhcp"};
+constexpr std::array<const char*, 6> kServices = {"core", "store", "nfs", "tftp", "dhcp", "pis"};
 
 std::mutex g_mu;
 spdlog::level::level_enum g_level = spdlog::level::info;
@@ -53,6 +53,9 @@ spdlog::logger& tftp_log() {
 }
 spdlog::logger& dhcp_log() {
     return get("dhcp");
+}
+spdlog::logger& clients_log() {
+    return get("pis");
 }
 
 }  // namespace rootfarm

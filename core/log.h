@@ -7,7 +7,8 @@
 
 namespace rootfarm {
 
-// Sets up one logger per service ("core", "store", "nfs", "tftp", "dhcp") on stderr at `level`
+// Sets up one logger per service ("core", "store", "nfs", "tftp", "dhcp", "pis") on stderr at
+// `level`
 // ("trace", "debug", "info", "warn", "error", "off"). Safe to call more than once.
 // Returns false if `level` is not one of those names.
 bool setup_logging(std::string_view level);
@@ -18,5 +19,7 @@ spdlog::logger& store_log();
 spdlog::logger& nfs_log();
 spdlog::logger& tftp_log();
 spdlog::logger& dhcp_log();
+// The Pis' owner (clients/): boot phases, roll-outs, identity, resets.
+spdlog::logger& clients_log();
 
 }  // namespace rootfarm

@@ -16,10 +16,6 @@
 namespace rootfarm::dhcpd {
 namespace {
 
-// Lease writes are batched: a boot storm of DISCOVERs costs one fsync per interval, not one
-// per packet.
-constexpr std::chrono::milliseconds kFlushInterval{500};
-
 int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -28,60 +24,41 @@ int64_t unix_now() {
 
 }  // namespace
 
-Result<std::unique_ptr<DhcpServer>> DhcpServer::create(const Config& config,
-                                                       ClientRegistry& clients) {
+Result<std::unique_ptr<DhcpServer>> DhcpServer::create(const Config& config, Clients& clients) {
     auto settings = make_settings(config, netmask_of_local_address(config.server_ip));
     if (!settings) return settings.error();
-    std::error_code ec;
-    std::filesystem::create_directories(config.state_dir, ec);
-    if (ec) {
-        dhcp_log().error("state_dir = {}: {}", config.state_dir.string(), ec.message());
-        return ec;
-    }
-    auto path = config.state_dir / "leases";
-    auto leases = load_leases(path);
-    if (!leases) {
-        dhcp_log().error("{}: {}", path.string(), leases.error().message());
-        return leases.error();
-    }
-    dhcp_log().info("{} leases loaded from {}", leases->size(), path.string());
-    return std::unique_ptr<DhcpServer>(new DhcpServer(std::move(*settings), clients, path,
-                                                      std::move(*leases), config.dhcp.interface,
-                                                      config.dhcp.listen));
+    dhcp_log().info("{} leases known", clients.leases().table.size());
+    return std::unique_ptr<DhcpServer>(
+        new DhcpServer(std::move(*settings), clients, config.dhcp.interface, config.dhcp.listen));
 }
 
-DhcpServer::DhcpServer(Settings settings, ClientRegistry& clients,
-                       std::filesystem::path leases_path, LeaseTable leases, std::string interface,
-                       Ipv4 listen)
+DhcpServer::DhcpServer(Settings settings, Clients& clients, std::string interface, Ipv4 listen)
     : settings_(std::move(settings)),
       clients_(clients),
-      leases_path_(std::move(leases_path)),
-      leases_(std::move(leases)),
-      responder_(settings_, clients_, leases_),
+      responder_(settings_, clients_, clients_.leases().table),
       interface_(std::move(interface)),
       listen_(listen),
       log_(dhcp_log()) {
-    saved_version_ = leases_.version();
+    // A reloaded configuration's static addresses: the responder takes them on its own thread.
+    std::weak_ptr<Loop*> alive = alive_;
+    clients_.on_reconfigure([this, alive](const Config& config) {
+        auto settings = make_settings(config, netmask_of_local_address(config.server_ip));
+        if (!settings) return;  // the owner took it, so it was valid; the [dhcp] part waits
+        auto held = alive.lock();
+        if (!held || *held == nullptr) return;
+        (*held)->post([this, alive, s = std::move(*settings)] {
+            if (alive.lock()) responder_.reconfigure(s);
+        });
+    });
 }
 
 DhcpServer::~DhcpServer() {
-    if (flush_fd_ >= 0) ::close(flush_fd_);
-    if (leases_.version() == saved_version_) return;
-    // The loop no longer runs, but an abandoned asynchronous write may still land on
-    // "leases.tmp": write the final copy through another temporary name.
-    auto final_path = leases_path_;
-    final_path += ".final";
-    if (auto r = write_file_atomically(final_path, leases_.serialize()); !r) {
-        dhcp_log().error("{}: {}", leases_path_.string(), r.error().message());
-        return;
-    }
-    std::error_code ec;
-    std::filesystem::rename(final_path, leases_path_, ec);
-    if (ec) dhcp_log().error("{}: {}", leases_path_.string(), ec.message());
+    *alive_ = nullptr;
 }
 
 Result<void> DhcpServer::start(Loop& loop) {
     loop_ = &loop;
+    *alive_ = &loop;
     UdpOptions options;
     options.broadcast = true;  // replies to clients without an address go to 255.255.255.255
     options.bind_device = interface_;
@@ -115,8 +92,16 @@ void DhcpServer::on_datagram(UdpSocket& sock, const Datagram& d) {
                          packet.error().message());
         return;
     }
-    auto reply = responder_.handle(*packet, unix_now());
-    if (leases_.version() != saved_version_) schedule_flush();
+    std::optional<Reply> reply;
+    {
+        auto leases = clients_.leases();
+        const uint64_t before = leases.table.version();
+        reply = responder_.handle(*packet, unix_now());
+        if (leases.table.version() != before) {
+            leases.lock.unlock();
+            clients_.leases_changed();
+        }
+    }
     if (!reply) return;
     MacAddr mac = packet->mac();
     if (auto it = delayed_.find(mac); it != delayed_.end()) {
@@ -173,85 +158,6 @@ void DhcpServer::send(const Reply& reply, int ifindex) {
     socket_->send_to(make_sockaddr(to, reply.to_port), std::move(bytes), ifindex,
                      settings_.server_ip);
     ++stats_.sent;
-}
-
-void DhcpServer::schedule_flush() {
-    if (flush_scheduled_ || flushing_ || !loop_) return;
-    flush_scheduled_ = true;
-    loop_->add_timer(kFlushInterval, [this] {
-        flush_scheduled_ = false;
-        flush_async();
-    });
-}
-
-void DhcpServer::flush_async() {
-    if (leases_.version() == saved_version_) return;
-    auto tmp = leases_path_;
-    tmp += ".tmp";
-    flush_fd_ = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (flush_fd_ < 0) {
-        dhcp_log().error("{}: {}", tmp.string(), std::strerror(errno));
-        schedule_flush();
-        return;
-    }
-    flushing_ = true;
-    flush_text_ = leases_.serialize();
-    flush_version_ = leases_.version();
-    flush_done_ = 0;
-    flush_step_write();
-}
-
-void DhcpServer::flush_step_write() {
-    if (flush_done_ == flush_text_.size()) {
-        loop_->fsync(flush_fd_, false, [this](int res) {
-            if (res < 0) return flush_finish(res, "fsync");
-            auto tmp = leases_path_;
-            tmp += ".tmp";
-            if (::rename(tmp.c_str(), leases_path_.c_str()) != 0) {
-                return flush_finish(-errno, "rename");
-            }
-            flush_finish(0, nullptr);
-        });
-        return;
-    }
-    std::span<const uint8_t> rest(
-        reinterpret_cast<const uint8_t*>(flush_text_.data()) + flush_done_,
-        flush_text_.size() - flush_done_);
-    loop_->write_at(flush_fd_, flush_done_, rest, [this](int res) {
-        if (res <= 0) return flush_finish(res < 0 ? res : -EIO, "write");
-        flush_done_ += size_t(res);
-        flush_step_write();
-    });
-}
-
-void DhcpServer::flush_finish(int res, const char* what) {
-    ::close(flush_fd_);
-    flush_fd_ = -1;
-    if (res < 0) {
-        dhcp_log().error("{}: {} failed: {}", leases_path_.string(), what, std::strerror(-res));
-        flushing_ = false;
-        schedule_flush();
-        return;
-    }
-    // The rename is durable once the directory is synced.
-    int dir = ::open(leases_path_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return flush_done(-errno);
-    loop_->fsync(dir, false, [this, dir](int r) {
-        ::close(dir);
-        flush_done(r);
-    });
-}
-
-void DhcpServer::flush_done(int res) {
-    flushing_ = false;
-    if (res < 0) {
-        dhcp_log().error("{}: directory fsync failed: {}", leases_path_.string(),
-                         std::strerror(-res));
-    } else {
-        saved_version_ = flush_version_;
-        ++stats_.lease_writes;
-    }
-    if (leases_.version() != saved_version_) schedule_flush();
 }
 
 }  // namespace rootfarm::dhcpd

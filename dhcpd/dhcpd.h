@@ -8,11 +8,10 @@
 
 #include <spdlog/logger.h>
 
-#include "core/clients.h"
+#include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/result.h"
-#include "dhcpd/leases.h"
 #include "dhcpd/responder.h"
 
 namespace rootfarm::dhcpd {
@@ -22,21 +21,20 @@ struct DhcpStats {
     uint64_t malformed = 0;  // failed to decode (truncated, no cookie, overruns, overload)
     uint64_t sent = 0;
     uint64_t arp_fallbacks = 0;  // could not prime the ARP cache: broadcast instead
-    uint64_t lease_writes = 0;   // completed writes of <state_dir>/leases
     ResponderStats responder;
 };
 
 // The DHCP/PXE service on a Loop: decodes datagrams on port 67, asks the Responder, sends the
-// replies from server_ip out of the interface they came in on, and persists leases.
+// replies from server_ip out of the interface they came in on. The leases are the owner's
+// (Clients), who writes them to disk.
 class DhcpServer : private UdpHandler {
   public:
-    // Loads leases from <state_dir>/leases. Config errors -> error code, with a one-line
-    // explanation logged on dhcp_log(). `clients` must outlive the server.
-    static Result<std::unique_ptr<DhcpServer>> create(const Config& config,
-                                                      ClientRegistry& clients);
+    // Config errors -> error code, with a one-line explanation logged on dhcp_log().
+    // `clients` must outlive the server.
+    static Result<std::unique_ptr<DhcpServer>> create(const Config& config, Clients& clients);
     // Opens the UDP socket on `loop`; called on the loop's thread, once.
     Result<void> start(Loop& loop);
-    // Flushes leases. Destroy after loop.run() has returned, or on the loop's thread.
+    // Destroy after loop.run() has returned, or on the loop's thread.
     ~DhcpServer() override;
 
     // Loop thread only.
@@ -46,23 +44,15 @@ class DhcpServer : private UdpHandler {
   private:
     void on_datagram(UdpSocket& sock, const Datagram& d) override;
 
-    DhcpServer(Settings settings, ClientRegistry& clients, std::filesystem::path leases_path,
-               LeaseTable leases, std::string interface, Ipv4 listen);
+    DhcpServer(Settings settings, Clients& clients, std::string interface, Ipv4 listen);
 
     void send(const Reply& reply, int ifindex);
     // Puts chaddr -> yiaddr into the ARP cache so a reply can be unicast to a client that has
     // no address yet (RFC 2131 §4.1), as dnsmasq does. False without CAP_NET_ADMIN.
     bool prime_arp(Ipv4 ip, const MacAddr& mac, int ifindex);
-    void schedule_flush();
-    void flush_async();
-    void flush_step_write();
-    void flush_finish(int res, const char* what);
-    void flush_done(int res);
 
     Settings settings_;
-    ClientRegistry& clients_;
-    std::filesystem::path leases_path_;
-    LeaseTable leases_;
+    Clients& clients_;
     Responder responder_;
     std::string interface_;
     Ipv4 listen_;
@@ -74,15 +64,8 @@ class DhcpServer : private UdpHandler {
     DhcpStats stats_;
     // At most one held-back reply per MAC (Pi 3 ROM delay); a retry replaces it.
     std::unordered_map<MacAddr, TimerId> delayed_;
-
-    // Batched lease writes: at most one write+fsync+rename per kFlushInterval.
-    uint64_t saved_version_ = 0;
-    bool flush_scheduled_ = false;
-    bool flushing_ = false;
-    std::string flush_text_;
-    uint64_t flush_version_ = 0;
-    size_t flush_done_ = 0;
-    int flush_fd_ = -1;
+    // Held by the reload listener registered with the owner: gone with the server.
+    std::shared_ptr<Loop*> alive_ = std::make_shared<Loop*>(nullptr);
 };
 
 }  // namespace rootfarm::dhcpd

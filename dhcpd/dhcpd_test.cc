@@ -97,7 +97,6 @@ class DhcpServerTest : public ::testing::Test {
         config_.dhcp.range_end = *Ipv4::parse("127.0.0.200");
         config_.dhcp.pi3_reply_delay_ms = 200;
         config_.defaults.enroll = DefaultsConfig::Enroll::kAnyPi;
-        clients_ = std::make_unique<ClientRegistry>(config_);
     }
     ~DhcpServerTest() override {
         stop();
@@ -105,6 +104,7 @@ class DhcpServerTest : public ::testing::Test {
     }
 
     void start() {
+        if (!clients_) clients_ = std::make_unique<Clients>(config_, nullptr);
         auto server = DhcpServer::create(config_, *clients_);
         ASSERT_TRUE(server.ok()) << server.error().message();
         server_ = std::move(*server);
@@ -120,12 +120,14 @@ class DhcpServerTest : public ::testing::Test {
         ASSERT_TRUE(started.get_future().get());
     }
 
-    // As `rootfarm serve` does: stop the loop, then destroy the server (flushing leases).
+    // As `rootfarm serve` does: stop the loop, then destroy the server, then the owner (which
+    // writes the leases).
     void stop() {
         if (!thread_.joinable()) return;
         loop_->stop();
         thread_.join();
         server_.reset();
+        clients_.reset();
     }
 
     DhcpStats stats() {
@@ -143,7 +145,7 @@ class DhcpServerTest : public ::testing::Test {
     fs::path state_;
     Config config_;
     ClientSocket client_;
-    std::unique_ptr<ClientRegistry> clients_;
+    std::unique_ptr<Clients> clients_;
     std::unique_ptr<DhcpServer> server_;
     Loop* loop_ = nullptr;
     std::thread thread_;
@@ -168,7 +170,7 @@ TEST_F(DhcpServerTest, WritesLeasesInTheBackgroundAndReloadsThem) {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "leases never written";
         std::this_thread::sleep_for(20ms);
     }
-    EXPECT_GE(stats().lease_writes, 1u);
+    EXPECT_GE(clients_->lease_writes(), 1u);
     std::string text = slurp(state_ / "leases");
     for (int i = 0; i < 20; ++i) {
         EXPECT_NE(text.find(pi_mac(i).to_string() + " 127.0.0." + std::to_string(100 + i)),
@@ -229,11 +231,13 @@ TEST_F(DhcpServerTest, HoldsBackPi3RomReplies) {
 
 TEST_F(DhcpServerTest, CreateRejectsBadConfig) {
     config_.server_ip = Ipv4{};
-    EXPECT_FALSE(DhcpServer::create(config_, *clients_).ok());
-    config_.server_ip = *Ipv4::parse("127.0.0.1");
-    fs::create_directories(state_);
-    fs::create_directories(state_ / "leases");  // unreadable as a file
-    EXPECT_FALSE(DhcpServer::create(config_, *clients_).ok());
+    Clients clients(config_, nullptr);
+    EXPECT_FALSE(DhcpServer::create(config_, clients).ok());
+}
+
+TEST_F(DhcpServerTest, AnUnreadableLeaseFileStopsTheStart) {
+    fs::create_directories(state_ / "leases");  // not a file
+    EXPECT_THROW(Clients(config_, nullptr), std::system_error);
 }
 
 }  // namespace

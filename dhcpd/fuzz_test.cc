@@ -2,6 +2,9 @@
 // that decodes again. (The hardening issue adds a libFuzzer target; this runs in every build.)
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <random>
 
@@ -72,7 +75,9 @@ TEST(Fuzz, RandomMutationsNeverCrashAndRepliesStayValid) {
         config.dhcp.mode = mode;
         auto settings = make_settings(config, std::nullopt);
         ASSERT_TRUE(settings.ok());
-        ClientRegistry clients(config);
+        config.state_dir = std::filesystem::temp_directory_path() /
+                           ("rootfarm-fuzz-" + std::to_string(::getpid()));
+        Clients clients(config, nullptr);
         LeaseTable leases;
         Responder responder(*settings, clients, leases);
         for (int i = 0; i < 50000; ++i) {

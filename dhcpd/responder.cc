@@ -26,7 +26,7 @@ bool all_zero(const MacAddr& mac) {
 
 }  // namespace
 
-Responder::Responder(Settings settings, ClientRegistry& clients, LeaseTable& leases)
+Responder::Responder(Settings settings, Clients& clients, LeaseTable& leases)
     : settings_(std::move(settings)),
       clients_(clients),
       leases_(leases),
@@ -34,6 +34,11 @@ Responder::Responder(Settings settings, ClientRegistry& clients, LeaseTable& lea
       server_text_(settings_.server_ip.to_string()),
       pi_vendor_(pi_vendor_options(false)),
       pi3_vendor_(pi_vendor_options(true)) {}
+
+void Responder::reconfigure(const Settings& settings) {
+    settings_.static_ips = settings.static_ips;
+    settings_.pool = settings.pool;
+}
 
 std::optional<Reply> Responder::handle(const Packet& packet, int64_t now) {
     // RFC 2131 §2: a server answers BOOTREQUESTs; we only know Ethernet hardware addresses.
@@ -49,7 +54,7 @@ std::optional<Reply> Responder::handle(const Packet& packet, int64_t now) {
     }
     MacAddr mac = packet.mac();
     ClientIdentity id = identify(packet);
-    auto client = admit(mac, id);
+    auto client = clients_.admit(mac, id.pi);
     if (!client) {
         // Never answer strangers: rootfarm on someone's LAN must not hijack their PCs.
         ++stats_.unknown_client;
@@ -67,6 +72,11 @@ std::optional<Reply> Responder::handle(const Packet& packet, int64_t now) {
                    id.pxe ? " (PXE)" : "");
     }
 
+    if (*type == MessageType::kDiscover) {
+        // Only PXE firmware sends its vendor class with a DISCOVER: the Pi is booting. The
+        // running system's own DHCP client (dhcpcd, NetworkManager) says nothing of a boot.
+        clients_.record(mac, id.pxe ? BootEvent::kDhcpRomDiscover : BootEvent::kDhcpDiscover);
+    }
     if (settings_.mode == DhcpConfig::Mode::kProxy) return proxy(r, *type);
     switch (*type) {
         case MessageType::kDiscover:
@@ -87,15 +97,6 @@ std::optional<Reply> Responder::handle(const Packet& packet, int64_t now) {
     }
 }
 
-std::optional<ClientInfo> Responder::admit(const MacAddr& mac, const ClientIdentity& id) {
-    if (auto info = clients_.by_mac(mac)) return info;
-    if (settings_.enroll != DefaultsConfig::Enroll::kAnyPi || !id.pi) return std::nullopt;
-    ClientInfo info = clients_.enroll(mac);
-    log_.info("new client {} ({}) enrolled with image {}", mac.to_string(),
-              id.model.empty() ? "Raspberry Pi" : id.model, info.image);
-    return info;
-}
-
 bool Responder::remember_identity(const Request& r) {
     const std::string& serial = r.id.serial.empty() ? r.client.serial : r.id.serial;
     const std::string& model = r.id.model.empty() ? r.client.model : r.id.model;
@@ -107,7 +108,7 @@ bool Responder::remember_identity(const Request& r) {
 }
 
 void Responder::learn_ip(const Request& r, Ipv4 ip) {
-    // The registry takes a write lock for this; a client that boots again keeps its address.
+    // The owner takes a write lock for this; a client that boots again keeps its address.
     if (r.client.ip != ip) clients_.learn_ip(r.mac, ip);
 }
 
@@ -214,7 +215,7 @@ std::optional<Reply> Responder::proxy(const Request& r, MessageType type) {
     reply.flags |= kFlagBroadcast;  // yiaddr 0: the client has no address to be unicast to
     add_boot_options(r, reply, true);
     ++stats_.offers;
-    clients_.set_phase(r.mac, BootPhase::kDhcpOffered);
+    clients_.record(r.mac, BootEvent::kDhcpOffer);
     log_.info("{} proxy OFFER of boot information", r.mac.to_string());
     return deliver(r, std::move(reply));
 }
@@ -249,7 +250,7 @@ std::optional<Reply> Responder::discover(const Request& r, int64_t now) {
     add_boot_options(r, reply, r.id.pxe);
     ++stats_.offers;
     learn_ip(r, *ip);
-    clients_.set_phase(r.mac, BootPhase::kDhcpOffered);
+    clients_.record(r.mac, BootEvent::kDhcpOffer);
     if (log_.should_log(spdlog::level::info)) {
         log_.info("{} OFFER {}{}", r.mac.to_string(), ip->to_string(),
                   r.id.pxe ? " with boot information" : "");
@@ -295,7 +296,7 @@ std::optional<Reply> Responder::request(const Request& r, int64_t now) {
     add_boot_options(r, reply, pxe);
     ++stats_.acks;
     learn_ip(r, *ip);
-    clients_.set_phase(r.mac, BootPhase::kDhcpAcked);
+    clients_.record(r.mac, BootEvent::kDhcpAck);
     if (log_.should_log(spdlog::level::info)) {
         log_.info("{} ACK {} for {} s", r.mac.to_string(), ip->to_string(), settings_.lease_time);
     }

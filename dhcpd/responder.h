@@ -9,8 +9,7 @@
 
 #include <spdlog/logger.h>
 
-#include "core/clients.h"
-#include "dhcpd/leases.h"
+#include "clients/clients.h"
 #include "dhcpd/packet.h"
 #include "dhcpd/pxe.h"
 #include "dhcpd/settings.h"
@@ -46,11 +45,14 @@ struct ResponderStats {
 };
 
 // The DHCP decisions, without sockets or timers: a decoded request and the time in, maybe a
-// reply out. Updates the lease table and tells the client registry what it learnt. Runs on the
-// service's loop thread.
+// reply out. Updates the lease table and tells the Pis' owner what it learnt and where each Pi
+// is in its boot. Runs on the service's loop thread, with the lease table locked.
 class Responder {
   public:
-    Responder(Settings settings, ClientRegistry& clients, LeaseTable& leases);
+    Responder(Settings settings, Clients& clients, LeaseTable& leases);
+
+    // A new configuration's static addresses and the pool they are reserved from.
+    void reconfigure(const Settings& settings);
 
     // `now` is Unix seconds.
     std::optional<Reply> handle(const Packet& request, int64_t now);
@@ -66,10 +68,9 @@ class Responder {
         ClientInfo client;
     };
 
-    std::optional<ClientInfo> admit(const MacAddr& mac, const ClientIdentity& id);
-    // Tells the registry a newly seen serial or model; true if it changed anything.
+    // Tells the owner a newly seen serial or model; true if it changed anything.
     bool remember_identity(const Request& r);
-    // Tells the registry the address `r`'s client now has, unless it knows it already.
+    // Tells the owner the address `r`'s client now has, unless it knows it already.
     void learn_ip(const Request& r, Ipv4 ip);
 
     std::optional<Reply> proxy(const Request& r, MessageType type);
@@ -90,7 +91,7 @@ class Responder {
     Reply deliver(const Request& r, Packet reply) const;
 
     Settings settings_;
-    ClientRegistry& clients_;
+    Clients& clients_;
     LeaseTable& leases_;
     ResponderStats stats_;
     // dhcp_log() is a lookup in spdlog's registry, under its mutex; the logger lives for the

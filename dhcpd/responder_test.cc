@@ -1,6 +1,9 @@
 #include "dhcpd/responder.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <memory>
 
@@ -49,7 +52,10 @@ class ResponderTest : public ::testing::Test {
         config_.defaults.enroll = enroll;
         auto settings = make_settings(config_, std::nullopt);
         ASSERT_TRUE(settings.ok());
-        clients_ = std::make_unique<ClientRegistry>(config_);
+        // The owner keeps its lease file there (this test's leases are its own table).
+        config_.state_dir = std::filesystem::temp_directory_path() /
+                            ("rootfarm-responder-" + std::to_string(::getpid()));
+        clients_ = std::make_unique<Clients>(config_, nullptr);
         responder_ = std::make_unique<Responder>(*settings, *clients_, leases_);
     }
 
@@ -93,7 +99,7 @@ class ResponderTest : public ::testing::Test {
 
     Config config_;
     LeaseTable leases_;
-    std::unique_ptr<ClientRegistry> clients_;
+    std::unique_ptr<Clients> clients_;
     std::unique_ptr<Responder> responder_;
 };
 
@@ -119,7 +125,7 @@ TEST_F(ResponderTest, Pi3RomDiscoverGetsAddressAndThreeSpaceMenu) {
     auto info = clients_->by_ip(*Ipv4::parse("10.42.0.100"));
     ASSERT_TRUE(info);
     EXPECT_EQ(info->mac, testing::pi3_mac());
-    EXPECT_EQ(info->phase, BootPhase::kDhcpOffered);
+    EXPECT_EQ(clients_->status(info->mac).phase, BootPhase::kDhcpOffered);
     EXPECT_EQ(info->model, "Pi 3");
 }
 
@@ -156,14 +162,14 @@ TEST_F(ResponderTest, Pi4DiscoverRequestAck) {
     auto info = clients_->by_mac(testing::pi4_mac());
     EXPECT_EQ(info->serial, "5b154510");
     EXPECT_EQ(info->model, "Pi 4");
-    EXPECT_EQ(info->phase, BootPhase::kDhcpOffered);
+    EXPECT_EQ(clients_->status(info->mac).phase, BootPhase::kDhcpOffered);
 
     // The REQUEST carries no option 60 and must still be ACKed, with the same boot data.
     auto ack = send(testing::eeprom_request(xid, testing::pi4_mac(), testing::pi4_guid(),
                                             "10.42.0.40", "10.42.0.1"));
     ASSERT_TRUE(ack);
     EXPECT_EQ(encode(ack->packet), pxe_tail(lease_reply(5, xid, testing::pi4_mac(), "10.42.0.40")));
-    EXPECT_EQ(clients_->by_mac(testing::pi4_mac())->phase, BootPhase::kDhcpAcked);
+    EXPECT_EQ(clients_->status(testing::pi4_mac()).phase, BootPhase::kDhcpAcked);
     EXPECT_EQ(leases_.by_mac(testing::pi4_mac())->state, Lease::State::kBound);
 }
 
@@ -281,7 +287,7 @@ TEST_F(ResponderTest, RequestForAnotherServerIsIgnored) {
     start();
     ASSERT_TRUE(send(testing::plain(1, 1, kPcMac)));
     EXPECT_FALSE(send(testing::plain(3, 1, kPcMac, "0.0.0.0", "10.42.0.100", "10.42.0.2")));
-    EXPECT_EQ(clients_->by_mac(kPcMac)->phase, BootPhase::kDhcpOffered);
+    EXPECT_EQ(clients_->status(kPcMac).phase, BootPhase::kDhcpOffered);
 }
 
 TEST_F(ResponderTest, RenewalIsUnicastToCiaddr) {
@@ -421,7 +427,7 @@ TEST_F(ResponderTest, ProxyPi3OfferHasBootInformationOnly) {
     EXPECT_EQ(reply->to_port, 68);
     EXPECT_EQ(reply->delay.count(), 1000);  // dnsmasq's dhcp-reply-delay for the Pi 3B
     EXPECT_EQ(leases_.size(), 0u);
-    EXPECT_EQ(clients_->by_mac(testing::pi3_mac())->phase, BootPhase::kDhcpOffered);
+    EXPECT_EQ(clients_->status(testing::pi3_mac()).phase, BootPhase::kDhcpOffered);
 }
 
 TEST_F(ResponderTest, ProxyPi4OfferThenRouterRequestIsLeftAlone) {

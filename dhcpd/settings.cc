@@ -38,7 +38,6 @@ Result<Settings> make_settings(const Config& config, std::optional<Ipv4> interfa
     const DhcpConfig& d = config.dhcp;
     Settings s;
     s.mode = d.mode;
-    s.enroll = config.defaults.enroll;
     s.server_ip = config.server_ip;
     s.router = d.router;
     s.dns = d.dns;

@@ -7,17 +7,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "clients/leases.h"
 #include "core/config.h"
 #include "core/net.h"
 #include "core/result.h"
-#include "dhcpd/leases.h"
 
 namespace rootfarm::dhcpd {
 
 // The [dhcp] section checked and resolved into what the responder needs.
 struct Settings {
     DhcpConfig::Mode mode = DhcpConfig::Mode::kServer;
-    DefaultsConfig::Enroll enroll = DefaultsConfig::Enroll::kKnown;
     Ipv4 server_ip;
     Ipv4 netmask;
     std::optional<Ipv4> router;

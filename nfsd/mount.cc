@@ -2,7 +2,6 @@
 
 #include "core/log.h"
 #include "nfsd/nfs3_xdr.h"
-#include "store/identity.h"
 
 namespace rootfarm::nfsd {
 
@@ -41,29 +40,8 @@ std::string_view trim_slashes(std::string_view p) {
 
 }  // namespace
 
-MountService::MountService(const Config& config, ClientRegistry& clients, store::Store& store)
-    : config_(config.nfs),
-      keep_delta_(config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep),
-      clients_(clients),
-      store_(store) {}
-
-MountService::MountService(const NfsConfig& config, ClientRegistry& clients, store::Store& store)
-    : config_(config), keep_delta_(false), clients_(clients), store_(store) {}
-
-Result<std::shared_ptr<store::ClientView>> MountService::view_for(const ClientInfo& client) {
-    auto view = store_.view(client.mac, client.image);
-    if (view || view.error().value() != EXDEV) return view;
-    // MNT is the client (re)booting: the one moment its image may change under it (issue 7,
-    // "roll-out on next boot"). Handles it held before answer STALE if its delta was reset;
-    // with a kept delta they name the same paths, whose ids the new image carries over.
-    auto old_image = store_.delta_image(client.mac);
-    auto switched = store_.switch_image(client.mac, client.image, keep_delta_);
-    if (!switched) return switched.error();
-    nfs_log().info("client {}: image {} -> {} at mount, delta {}", client.mac.to_string(),
-                   old_image ? *old_image : std::string("?"), client.image,
-                   keep_delta_ ? "kept" : "reset");
-    return store_.view(client.mac, client.image);
-}
+MountService::MountService(const NfsConfig& config, Clients& clients)
+    : config_(config), clients_(clients) {}
 
 Result<store::ObjectId> MountService::resolve_path(const store::ClientView& view,
                                                    std::string_view path) const {
@@ -119,21 +97,14 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
         w.u32(kMnt3ErrAcces);
         return reply;
     }
-    auto view = view_for(*client);
+    // MNT is the client's kernel (or initramfs) mounting its root: a boot, if nothing before it
+    // said so. The owner moves it to its configured image and writes its identity files.
+    auto view = clients_.view(*client, Clients::Ask::kBootStart);
     if (!view) {
         nfs_log().error("MNT {} from {} ({}): image {}: {}", path, peer.to_string(),
                         client->mac.to_string(), client->image, view.error().message());
         w.u32(kMnt3ErrServerFault);
         return reply;
-    }
-    // MNT is the client booting: the moment its name may have changed (issue 7, per-client
-    // identity). A failure here costs the client its name, not its boot.
-    if (auto written = (*view)->generate(store::identity_files(client->hostname)); !written) {
-        nfs_log().warn("MNT from {} ({}): hostname {} not written: {}", peer.to_string(),
-                       client->mac.to_string(), client->hostname, written.error().message());
-    } else if (*written > 0) {
-        nfs_log().info("client {}: /etc/hostname and /etc/hosts name it {}",
-                       client->mac.to_string(), client->hostname);
     }
     auto id = resolve_path(**view, path);
     if (!id) {
@@ -167,9 +138,7 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
         w.u32(kAuthSys);
     }
     remember(peer.to_string(), path);
-    if (client->phase != BootPhase::kNfsMounted && client->phase != BootPhase::kUp) {
-        clients_.set_phase(client->mac, BootPhase::kNfsMounted);
-    }
+    clients_.record(client->mac, BootEvent::kMount);
     nfs_log().info("MNT {} from {} ({}): mounted", path, peer.to_string(), client->mac.to_string());
     return reply;
 }
@@ -203,11 +172,22 @@ std::vector<uint8_t> MountService::handle(const CallHeader& h, XdrReader args, I
             if (!args.ok()) return accepted_reply(h.xid, AcceptStat::kGarbageArgs);
             std::lock_guard lock(mu_);
             mounts_.erase({peer.to_string(), std::string(path)});
+            // RFC 1813 appendix I: the client no longer uses the mount; with none left, it
+            // has let go of its root (a clean shutdown that unmounts it).
+            const std::string host = peer.to_string();
+            auto left = mounts_.lower_bound({host, std::string()});
+            if (left == mounts_.end() || left->first != host) {
+                if (auto client = clients_.by_ip(peer)) {
+                    clients_.record(client->mac, BootEvent::kUnmount);
+                }
+            }
             return accepted_reply(h.xid, AcceptStat::kSuccess);
         }
         case kMountUmntAll: {
             std::lock_guard lock(mu_);
             std::erase_if(mounts_, [&](const auto& m) { return m.first == peer.to_string(); });
+            if (auto client = clients_.by_ip(peer))
+                clients_.record(client->mac, BootEvent::kUnmount);
             return accepted_reply(h.xid, AcceptStat::kSuccess);
         }
         case kMountExport: {

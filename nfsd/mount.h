@@ -1,8 +1,8 @@
 #pragma once
 
 // MOUNT v3 and v1 (RFC 1813 appendix I; RFC 1094 appendix A): hands a client the handle of the
-// root of its own view. The client is identified by its source address (DESIGN.md "Who is
-// asking"); an unknown address is refused with MNT3ERR_ACCES and logged.
+// root of its own view. The client is identified by its source address (clients/clients.h);
+// an unknown address is refused with MNT3ERR_ACCES and logged.
 
 #include <mutex>
 #include <set>
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/clients.h"
+#include "clients/clients.h"
 #include "core/config.h"
 #include "nfsd/rpc.h"
 #include "nfsd/xdr.h"
@@ -22,11 +22,8 @@ inline constexpr uint32_t kMountProgram = 100005;
 
 class MountService {
   public:
-    // A client whose delta was made on another image than its configured one is moved at MNT
-    // (roll-out on next boot) keeping its delta when [defaults] on_image_change is "keep".
-    MountService(const Config& config, ClientRegistry& clients, store::Store& store);
-    // As above with on_image_change = "reset".
-    MountService(const NfsConfig& config, ClientRegistry& clients, store::Store& store);
+    // `config` and `clients` must outlive the service.
+    MountService(const NfsConfig& config, Clients& clients);
 
     // Answers one MOUNT call from `peer` (header decoded; `args` are its arguments).
     std::vector<uint8_t> handle(const CallHeader& h, XdrReader args, Ipv4 peer);
@@ -42,14 +39,8 @@ class MountService {
     // Records a mount for DUMP, at most a few per client.
     void remember(const std::string& host, std::string_view path);
 
-    // The client's view of its configured image, moving its delta there first if it was made on
-    // another one.
-    Result<std::shared_ptr<store::ClientView>> view_for(const ClientInfo& client);
-
     const NfsConfig& config_;
-    const bool keep_delta_;  // on an image change
-    ClientRegistry& clients_;
-    store::Store& store_;
+    Clients& clients_;
     std::mutex mu_;
     std::set<std::pair<std::string, std::string>> mounts_;  // (client address, path) for DUMP
 };

@@ -1,6 +1,6 @@
-// Roll-out on next boot (issue 7): a client whose configured image changed is moved to it at its
-// next MNT, keeping or dropping its delta as [defaults] on_image_change says; never under a
-// running client's old handles.
+// Roll-out on next boot: a client whose configured image changed is moved to it at its next MNT
+// (when nothing earlier in its boot moved it), keeping or dropping its delta as [defaults]
+// on_image_change says; never under a running client's old handles.
 
 #include <gtest/gtest.h>
 
@@ -76,12 +76,14 @@ TEST_F(MountRollout, ResetOnNextMountOverTheWire) {
         ASSERT_EQ(r->accept_stat, 0u);
         EXPECT_EQ(r->results().u32(), 0u) << "served from the image its delta is on";
     }
+    // It reboots: its boot ROM's DISCOVER says the system that used the root has stopped.
+    server->clients().record(config_.clients[0].mac, BootEvent::kDhcpRomDiscover);
     LibNfs pi(config_);
     ASSERT_TRUE(pi.mounted()) << pi.error();
     EXPECT_EQ(pi.read_file("/etc/release"), "image b\n");
     EXPECT_FALSE(pi.read_file("/etc/mine.txt"));
     {
-        // The handle of the dropped delta's file is stale now (NFS-NOTES 12).
+        // The handle of the dropped delta's file is stale now (RFC 1813 §2.6: NFS3ERR_STALE).
         RawRpc rpc(config_.nfs.port);
         auto r = rpc.call(build_call(++xid_, kNfsProgram, 3, kNfs3GetAttr, fh_args(old_file)));
         ASSERT_TRUE(r);
@@ -141,8 +143,8 @@ class MountDirect : public MountRollout {
         auto store = open_store();
         EXPECT_NE(store, nullptr);
         if (!store) return 0;
-        ClientRegistry clients(config_);
-        MountService m(config_, clients, *store);
+        Clients clients(config_, store.get());
+        MountService m(config_.nfs, clients);
         EXPECT_TRUE(mnt(m));
         auto v = store->view(config_.clients[0].mac, "default");
         EXPECT_TRUE(v);
@@ -174,11 +176,11 @@ TEST_F(MountDirect, KeepCarriesDeltaAndIds) {
     config_.clients[0].image = "b";
     auto store = open_store();
     ASSERT_NE(store, nullptr);
-    ClientRegistry clients(config_);
+    Clients clients(config_, store.get());
     const MacAddr mac = config_.clients[0].mac;
     // Not moved until it mounts.
     EXPECT_EQ(store->view(mac, "b").error().value(), EXDEV);
-    MountService m(config_, clients, *store);
+    MountService m(config_.nfs, clients);
     ASSERT_TRUE(mnt(m));
     auto v = store->view(mac, "b");
     ASSERT_TRUE(v);
@@ -198,8 +200,8 @@ TEST_F(MountDirect, ResetDropsDelta) {
     config_.clients[0].image = "b";
     auto store = open_store();
     ASSERT_NE(store, nullptr);
-    ClientRegistry clients(config_);
-    MountService m(config_, clients, *store);
+    Clients clients(config_, store.get());
+    MountService m(config_.nfs, clients);
     ASSERT_TRUE(mnt(m));
     auto v = store->view(config_.clients[0].mac, "b");
     ASSERT_TRUE(v);

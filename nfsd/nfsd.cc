@@ -170,9 +170,8 @@ NfsServer::~NfsServer() {
     if (registered_) unregister_from_rpcbind(mappings());
 }
 
-Result<std::unique_ptr<NfsServer>> NfsServer::create(const Config& config, ClientRegistry& clients,
-                                                     store::Store& store) {
-    auto service = std::make_unique<Service>(config, clients, store);
+Result<std::unique_ptr<NfsServer>> NfsServer::create(const Config& config, Clients& clients) {
+    auto service = std::make_unique<Service>(config, clients);
     return std::unique_ptr<NfsServer>(new NfsServer(config, std::move(service)));
 }
 

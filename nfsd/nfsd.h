@@ -7,7 +7,7 @@
 #include <mutex>
 #include <vector>
 
-#include "core/clients.h"
+#include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/result.h"
@@ -30,9 +30,8 @@ inline constexpr int kMaxInFlightPerConnection = 64;
 
 class NfsServer {
   public:
-    // `config`, `clients` and `store` must outlive the server.
-    static Result<std::unique_ptr<NfsServer>> create(const Config& config, ClientRegistry& clients,
-                                                     store::Store& store);
+    // `config` and `clients` must outlive the server.
+    static Result<std::unique_ptr<NfsServer>> create(const Config& config, Clients& clients);
     // Called once per worker loop, on that loop's thread. Every worker listens on the NFS and
     // MOUNT ports (SO_REUSEPORT); worker 0 also serves portmap (or registers with rpcbind).
     Result<void> start(Loop& loop, int worker_index);

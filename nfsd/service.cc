@@ -96,11 +96,10 @@ uint64_t new_write_verifier() {
 
 }  // namespace
 
-Service::Service(const Config& config, ClientRegistry& clients, store::Store& store)
+Service::Service(const Config& config, Clients& clients)
     : config_(config),
       clients_(clients),
-      store_(store),
-      mount_(config, clients, store),
+      mount_(config.nfs, clients),
       portmap_(std::make_shared<PortmapTable>(std::vector<Mapping>{})),
       write_verifier_(new_write_verifier()),
       pool_(kBlockingThreads) {
@@ -180,20 +179,11 @@ Offload Service::offload_to_pool(std::shared_ptr<ReplyChannel> replies, Responde
 
 Result<std::shared_ptr<store::ClientView>> Service::view_for(const ClientInfo& client,
                                                              ViewCache* cache) {
-    // Store::view hands every caller the same view of a client for as long as the store lives
-    // (a reset or a move to another image happens inside it), so a connection may keep it.
-    if (cache && cache->view && cache->mac == client.mac && cache->image == client.image) {
-        return cache->view;
-    }
-    auto view = store_.view(client.mac, client.image);
-    if (!view && view.error() == std::errc::cross_device_link) {
-        // The client's image was changed in the config; it moves at its next MNT (a boot), never
-        // under a running client (issue 7), so until then it keeps the image its delta is on.
-        if (auto current = store_.delta_image(client.mac)) {
-            view = store_.view(client.mac, *current);
-        }
-    }
-    if (view && cache) *cache = ViewCache{client.mac, client.image, *view};
+    // The owner hands out one view per client for as long as it lives (a reset or a move to
+    // another image happens inside it), so a connection may keep it.
+    if (cache && cache->view && cache->mac == client.mac) return cache->view;
+    auto view = clients_.view(client, Clients::Ask::kCall);
+    if (view && cache) *cache = ViewCache{client.mac, *view};
     return view;
 }
 
@@ -212,12 +202,13 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     }
     auto client = clients_.by_ip(req.peer);
     if (!client) {
-        // Never served from someone else's view (DESIGN.md "Who is asking").
+        // Never served from someone else's view: an address no client has is refused.
         nfs_log().debug("NFS {} from unknown client {}: refused", nfs3_proc_name(h.proc),
                         req.peer.to_string());
         req.respond(auth_error_reply(h.xid, AuthStat::kTooWeak));
         return;
     }
+    clients_.record(client->mac, BootEvent::kNfsCall);
     auto view = view_for(*client, req.view_cache);
     if (!view) {
         nfs_log().error("NFS from {} ({}): image {}: {}", req.peer.to_string(),

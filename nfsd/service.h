@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/clients.h"
+#include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "nfsd/blocking.h"
@@ -25,7 +25,6 @@ namespace rootfarm::nfsd {
 // (which a first MNT holds while it creates a delta, fsyncs included).
 struct ViewCache {
     MacAddr mac;
-    std::string image;
     std::shared_ptr<store::ClientView> view;
 };
 
@@ -46,7 +45,8 @@ struct Request {
 
 class Service {
   public:
-    Service(const Config& config, ClientRegistry& clients, store::Store& store);
+    // `config` and `clients` must outlive the service.
+    Service(const Config& config, Clients& clients);
 
     // Handles one call. Returns false when the record is not an RPC call at all (the caller
     // closes a TCP connection: its framing can no longer be trusted).
@@ -65,8 +65,7 @@ class Service {
     Offload offload_to_pool(std::shared_ptr<ReplyChannel> replies, Responder respond);
 
     const Config& config_;
-    ClientRegistry& clients_;
-    store::Store& store_;
+    Clients& clients_;
     MountService mount_;
     Drc drc_;
     std::shared_ptr<const PortmapTable> portmap_;  // replaced whole; read with atomic_load

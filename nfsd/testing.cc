@@ -103,14 +103,14 @@ Config test_config(const fs::path& state_dir) {
 }
 
 InProcessServer::InProcessServer(const Config& config, int threads) : config_(config) {
-    clients_ = std::make_unique<ClientRegistry>(config_);
     store::StoreOptions options;
     options.state_dir = config_.state_dir;
     options.client_quota = config_.store.client_quota;  // as `rootfarm serve` does
     auto store = store::Store::open(options);
     if (!store) return;
     store_ = std::move(*store);
-    auto nfs = NfsServer::create(config_, *clients_, *store_);
+    clients_ = std::make_unique<Clients>(config_, store_.get());
+    auto nfs = NfsServer::create(config_, *clients_);
     if (!nfs) return;
     nfs_ = std::move(*nfs);
     loops_.assign(threads, nullptr);
@@ -150,6 +150,7 @@ InProcessServer::~InProcessServer() {
         if (l) l->stop();
     for (auto& t : threads_) t.join();
     nfs_.reset();
+    clients_.reset();
     store_.reset();
 }
 

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/clients.h"
+#include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "nfsd/nfsd.h"
@@ -48,7 +48,7 @@ void add_second_client(Config& config, const char* ip);
 // Picks new free ports for NFS, MOUNT and portmap.
 void pick_ports(Config& config);
 
-// NfsServer + Store + ClientRegistry on `threads` Loop threads, like `rootfarm serve`.
+// NfsServer + Store + Clients on `threads` Loop threads, like `rootfarm serve`.
 class InProcessServer {
   public:
     explicit InProcessServer(const Config& config, int threads = 2);
@@ -56,6 +56,8 @@ class InProcessServer {
     bool ok() const { return ok_; }
     // The server's store, for what an operator does while serving (Store::reset).
     store::Store& store() { return *store_; }
+    // The Pis' owner, for what an operator does while serving (reset, reload).
+    Clients& clients() { return *clients_; }
     NfsServer& nfs() { return *nfs_; }
 
     // Starts a server on fresh ports, picking others (written to `config`) when another test
@@ -64,8 +66,8 @@ class InProcessServer {
 
   private:
     const Config& config_;
-    std::unique_ptr<ClientRegistry> clients_;
     std::unique_ptr<store::Store> store_;
+    std::unique_ptr<Clients> clients_;
     std::unique_ptr<NfsServer> nfs_;
     std::vector<std::thread> threads_;
     std::vector<Loop*> loops_;

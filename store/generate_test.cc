@@ -1,9 +1,9 @@
-// Per-client identity (issue 7): /etc/hostname and the 127.0.1.1 line of /etc/hosts generated in
-// a client's view without touching the image, until the client writes its own.
+// Generated files (store.h GeneratedFile): written into a client's view without touching the
+// image, until the client changes them itself. The generator here is a stand-in for the
+// identity files of clients/identity.h.
 
 #include <gtest/gtest.h>
 
-#include "store/identity.h"
 #include "store/store.h"
 #include "store/test_util.h"
 
@@ -17,6 +17,28 @@ constexpr std::string_view kImageHosts =
     "::1\t\tlocalhost ip6-localhost ip6-loopback\n"
     "\n"
     "127.0.1.1\t\traspberrypi\n";
+
+// The image's /etc/hosts with its host name replaced.
+std::string hosts_with_hostname(std::string_view hosts, std::string_view hostname) {
+    std::string out(hosts);
+    const std::string_view image_name = "raspberrypi";
+    if (size_t at = out.find(image_name); at != std::string::npos) {
+        out.replace(at, image_name.size(), hostname);
+    }
+    return out;
+}
+
+std::vector<GeneratedFile> identity_files(std::string_view hostname) {
+    std::string name(hostname);
+    return {
+        {"/etc/hostname",
+         [name](std::string_view) -> std::optional<std::string> { return name + "\n"; }},
+        {"/etc/hosts",
+         [name](std::string_view image) -> std::optional<std::string> {
+             return hosts_with_hostname(image, name);
+         }},
+    };
+}
 
 class GenerateTest : public ::testing::Test {
   protected:
@@ -54,25 +76,6 @@ class GenerateTest : public ::testing::Test {
     std::unique_ptr<Store> store_;
     std::shared_ptr<ClientView> view_;
 };
-
-TEST(HostsWithHostname, ReplacesTheLoopbackNameLineOnly) {
-    EXPECT_EQ(hosts_with_hostname(kImageHosts, "pi-1234abcd"),
-              "127.0.0.1\tlocalhost\n"
-              "::1\t\tlocalhost ip6-localhost ip6-loopback\n"
-              "\n"
-              "127.0.1.1\tpi-1234abcd\n");
-}
-
-TEST(HostsWithHostname, AppendsTheLineWhenTheImageHasNone) {
-    EXPECT_EQ(hosts_with_hostname("127.0.0.1 localhost", "kitchen"),
-              "127.0.0.1 localhost\n127.0.1.1\tkitchen\n");
-    EXPECT_EQ(hosts_with_hostname("", "kitchen"), "127.0.1.1\tkitchen\n");
-}
-
-TEST(HostsWithHostname, KeepsOneLineWhenTheImageRepeatsIt) {
-    EXPECT_EQ(hosts_with_hostname("127.0.1.1 a\n  127.0.1.1\tb c\n", "kitchen"),
-              "127.0.1.1\tkitchen\n");
-}
 
 TEST_F(GenerateTest, EachClientSeesItsOwnNameAndTheImageIsUntouched) {
     EXPECT_EQ(mount_as("pi-1234abcd"), 2u);
@@ -176,6 +179,32 @@ TEST_F(GenerateTest, NothingIsMadeWhereTheImageHasNoFile) {
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(*n, 1u);
     EXPECT_FALSE(exists(**v, "/etc/hosts"));
+}
+
+TEST_F(GenerateTest, AKeptFileIsMadeOnceAndAgainAfterAReset) {
+    int made = 0;
+    std::vector<GeneratedFile> files = {{"/etc/hostname",
+                                         [&made](std::string_view) -> std::optional<std::string> {
+                                             return "key " + std::to_string(++made) + "\n";
+                                         },
+                                         true}};
+    ASSERT_EQ(*view_->generate(files), 1u);
+    EXPECT_EQ(read("/etc/hostname"), "key 1\n");
+    ASSERT_EQ(*view_->generate(files), 0u);
+    reopen();
+    ASSERT_EQ(*view_->generate(files), 0u);
+    EXPECT_EQ(read("/etc/hostname"), "key 1\n");
+    EXPECT_EQ(made, 1);
+    ASSERT_TRUE(store_->reset(mac(1)).ok());
+    ASSERT_EQ(*view_->generate(files), 1u);
+    EXPECT_EQ(read("/etc/hostname"), "key 2\n");
+}
+
+TEST_F(GenerateTest, NoContentLeavesTheFileAsItIs) {
+    std::vector<GeneratedFile> files = {
+        {"/etc/hostname", [](std::string_view) -> std::optional<std::string> { return {}; }}};
+    ASSERT_EQ(*view_->generate(files), 0u);
+    EXPECT_EQ(read("/etc/hostname"), "raspberrypi\n");
 }
 
 }  // namespace

@@ -34,6 +34,21 @@ XXH128_hash_t HandleKey::tag(const MacAddr& mac, const uint8_t* body) const {
     return XXH3_128bits_withSecret(input, sizeof input, secret_.data(), secret_.size());
 }
 
+std::array<uint8_t, 16> HandleKey::derive(const MacAddr& mac, std::string_view purpose) const {
+    // A prefix no handle body has (handles hash exactly 6 + kBody bytes), so no derived value
+    // can ever equal a handle's tag.
+    std::string input = "rootfarm-derive:";
+    input.append(reinterpret_cast<const char*>(mac.bytes.data()), mac.bytes.size());
+    input += ':';
+    input += purpose;
+    XXH128_hash_t h =
+        XXH3_128bits_withSecret(input.data(), input.size(), secret_.data(), secret_.size());
+    std::array<uint8_t, 16> out;
+    std::memcpy(out.data(), &h.high64, 8);
+    std::memcpy(out.data() + 8, &h.low64, 8);
+    return out;
+}
+
 Handle HandleKey::make(const MacAddr& mac, const HandleFields& fields) const {
     Encoder e;
     e.u8(kVersion);

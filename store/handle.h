@@ -11,6 +11,7 @@
 
 #include <xxhash.h>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -39,6 +40,8 @@ class HandleKey {
     explicit HandleKey(std::string secret) : secret_(std::move(secret)) {}
 
     Handle make(const MacAddr& mac, const HandleFields& fields) const;
+    // 16 bytes keyed with the secret over `mac` and `purpose` (Store::client_secret).
+    std::array<uint8_t, 16> derive(const MacAddr& mac, std::string_view purpose) const;
     // The fields of a handle issued to `mac`; EBADF if it is not one.
     Result<HandleFields> parse(const MacAddr& mac, std::span<const uint8_t> handle) const;
 

@@ -2,6 +2,7 @@
 
 #include "store/store.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -164,6 +165,36 @@ class StoreImpl final : public Store {
         Result<DeltaMeta> meta = load_delta_meta(client_dir(mac) / "delta.meta");
         if (!meta.ok()) return meta.error();
         return meta->image;
+    }
+
+    uint64_t delta_bytes(const MacAddr& mac) const override {
+        uint64_t total = 0;
+        std::error_code ec;
+        for (auto it = std::filesystem::recursive_directory_iterator(client_dir(mac), ec);
+             !ec && it != std::filesystem::end(it); it.increment(ec)) {
+            struct stat st;
+            if (::lstat(it->path().c_str(), &st) == 0) {
+                total += static_cast<uint64_t>(st.st_blocks) * 512;  // what it really costs
+            }
+        }
+        return total;
+    }
+
+    std::vector<MacAddr> clients_with_delta() const override {
+        std::vector<MacAddr> out;
+        std::error_code ec;
+        for (const auto& e :
+             std::filesystem::directory_iterator(options_.state_dir / "clients", ec)) {
+            if (!e.is_directory(ec)) continue;
+            if (auto mac = MacAddr::parse(e.path().filename().string())) out.push_back(*mac);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    std::array<uint8_t, 16> client_secret(const MacAddr& mac,
+                                          std::string_view purpose) const override {
+        return key_.derive(mac, purpose);
     }
 
   private:

@@ -178,8 +178,12 @@ struct Handle {
 // own version wins (and survives like any other change it made).
 struct GeneratedFile {
     std::string path;  // absolute in the view, e.g. "/etc/hostname"
-    // The content, made from the image's content of the same file.
-    std::function<std::string(std::string_view image_content)> content;
+    // The content, made from the image's content of the same file; nullopt leaves the file as
+    // it is this time (what makes it failed, and was logged).
+    std::function<std::optional<std::string>(std::string_view image_content)> content;
+    // Made once: a version generated earlier stays as it is, whatever `content` would give now
+    // (a secret key made at the client's first boot). A reset delta gets a new one.
+    bool keep = false;
 };
 
 // One client's merged, writable view of its image. Thread-safe: calls may come from every NFS
@@ -283,6 +287,14 @@ class Store {
                                       bool keep_delta) = 0;
     // The image client `mac`'s delta was made on; ENOENT if it has no delta yet.
     virtual Result<std::string> delta_image(const MacAddr& mac) const = 0;
+    // Bytes on disk of client `mac`'s delta (0 if it has none).
+    virtual uint64_t delta_bytes(const MacAddr& mac) const = 0;
+    // The MACs that have a delta, whether or not a view of theirs is open.
+    virtual std::vector<MacAddr> clients_with_delta() const = 0;
+    // 16 bytes only this store can make for `mac` and `purpose` (keyed with its secret): the
+    // same across restarts and resets, different for every client and purpose.
+    virtual std::array<uint8_t, 16> client_secret(const MacAddr& mac,
+                                                  std::string_view purpose) const = 0;
 };
 
 }  // namespace rootfarm::store

@@ -70,11 +70,14 @@ Result<size_t> ClientViewImpl::generate(std::span<const GeneratedFile> files) {
             // with a file, link or symlink of its own, is its choice and stays.
             if (!o || !o->lower || o->type() != FileType::kRegular) continue;
             if (o->delta && !o->delta->has(DeltaObject::kGenerated)) continue;
+            if (file.keep && o->delta) continue;  // made once, at an earlier mount
             if (o->lower->size > kMaxGeneratedBytes) continue;
             Obj image_version{o->id, nullptr, o->lower};
             Result<std::string> base = read_small(image_version);
             if (!base.ok()) return base.error();
-            std::string want = file.content(*base);
+            std::optional<std::string> made = file.content(*base);
+            if (!made) continue;
+            const std::string& want = *made;
             Result<std::string> have = o->delta ? read_small(*o) : base;
             if (have.ok() && *have == want) continue;
             if (Result<void> w = write_data_file(o->id, want); !w.ok()) {

@@ -52,6 +52,18 @@ bool dropped(std::string_view token) {
 
 }  // namespace
 
+bool mounts_nfs_root(std::string_view cmdline) {
+    cmdline = cmdline.substr(0, cmdline.find('\n'));
+    bool nfs_device = false, nfsroot = false;
+    for (std::string_view token : split_tokens(cmdline)) {
+        if (token == "--") break;  // the rest are init's arguments
+        // The kernel keeps the last of repeated parameters.
+        if (starts_with(token, "root=")) nfs_device = token == "root=/dev/nfs";
+        if (starts_with(token, "nfsroot=")) nfsroot = token.size() > 8;
+    }
+    return nfs_device && nfsroot;
+}
+
 std::string generate_cmdline(std::string_view original, Ipv4 server, uint32_t rsize) {
     // The firmware reads only the first line of cmdline.txt.
     original = original.substr(0, original.find('\n'));

@@ -46,5 +46,23 @@ TEST(Cmdline, OnlyTheFirstLineCountsAndCrLfIsTolerated) {
               "rootwait quiet\n");
 }
 
+TEST(Cmdline, OnlyALineWithRootDevNfsAndNfsrootMountsOverNfs) {
+    EXPECT_FALSE(mounts_nfs_root(
+        "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 "
+        "fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot"));
+    EXPECT_FALSE(mounts_nfs_root(""));
+    EXPECT_FALSE(mounts_nfs_root("root=/dev/nfs ip=dhcp"));
+    EXPECT_FALSE(mounts_nfs_root("nfsroot=10.0.0.1:/ ip=dhcp"));
+    EXPECT_FALSE(mounts_nfs_root("root=/dev/nfs nfsroot= rw"));
+    // The kernel takes the last root=.
+    EXPECT_FALSE(mounts_nfs_root("root=/dev/nfs nfsroot=10.0.0.1:/ root=/dev/mmcblk0p2"));
+    // After "--" the words are init's.
+    EXPECT_FALSE(mounts_nfs_root("quiet -- root=/dev/nfs nfsroot=10.0.0.1:/"));
+    // The firmware reads the first line only.
+    EXPECT_FALSE(mounts_nfs_root("quiet\nroot=/dev/nfs nfsroot=10.0.0.1:/"));
+    EXPECT_TRUE(mounts_nfs_root(
+        "console=tty1 root=/dev/nfs nfsroot=10.9.9.9:/srv/pi,vers=3,tcp rw ip=dhcp rootwait\n"));
+}
+
 }  // namespace
 }  // namespace rootfarm::tftpd

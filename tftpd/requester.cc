@@ -2,38 +2,40 @@
 
 namespace rootfarm::tftpd {
 
-Result<Requester> identify(const RequestPath& path, Ipv4 source, const Config& config,
-                           ClientRegistry& clients, store::Store& store) {
+bool starts_a_boot(std::string_view path) {
+    const size_t slash = path.rfind('/');
+    const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    return name == "bootcode.bin" || name == "autoboot.txt" || name == "config.txt" ||
+           (name.starts_with("start") && name.ends_with(".elf"));
+}
+
+Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& clients) {
     Requester r;
     if (path.serial) {
         r.client = clients.by_serial(*path.serial);
     } else if (path.mac) {
-        r.client = clients.by_mac(*path.mac);
-        if (!r.client && config.defaults.enroll == DefaultsConfig::Enroll::kAnyPi &&
-            is_raspberry_pi_oui(*path.mac)) {
-            r.client = clients.enroll(*path.mac);
-        }
+        r.client = clients.admit(*path.mac, is_raspberry_pi_oui(*path.mac));
     }
     if (r.client) {
         clients.learn_ip(r.client->mac, source);
     } else {
         r.client = clients.by_ip(source);
     }
-    if (r.client) {
-        const std::string& image =
-            r.client->image.empty() ? config.defaults.image : r.client->image;
-        auto view = store.view(r.client->mac, image);
-        if (!view) return view.error();
-        r.view = std::move(*view);
-        r.label = r.client->mac.to_string() + " (" + source.to_string() + ")";
-        r.key = r.client->mac.to_string();
-    } else {
-        auto view = store.image_view(config.defaults.image);
+    if (!r.client) {
+        auto view = clients.pristine_default();
         if (!view) return view.error();
         r.view = std::move(*view);
         r.label = source.to_string() + " (unknown client)";
         r.key = source.to_string();
+        return r;
     }
+    const auto ask =
+        starts_a_boot(path.relative()) ? Clients::Ask::kBootStart : Clients::Ask::kCall;
+    auto view = clients.view(*r.client, ask);
+    if (!view) return view.error();
+    r.view = std::move(*view);
+    r.label = r.client->mac.to_string() + " (" + source.to_string() + ")";
+    r.key = r.client->mac.to_string();
     return r;
 }
 

@@ -1,13 +1,12 @@
 #pragma once
 
-// Who sent a read request, and so whose boot files it gets (DESIGN.md "Who is asking").
+// Who sent a read request, and so whose boot files it gets.
 
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "core/clients.h"
-#include "core/config.h"
+#include "clients/clients.h"
 #include "store/store.h"
 #include "tftpd/path.h"
 
@@ -20,12 +19,16 @@ struct Requester {
     std::string key;    // what the per-client transfer cap counts: the MAC, else the address
 };
 
+// The first files of a boot: bootcode.bin (Pi 3 ROM), start*.elf (Pi 3/4), autoboot.txt, and
+// config.txt, which a Pi 5's bootloader reads first (it has no start.elf).
+bool starts_a_boot(std::string_view relative_path);
+
 // A serial or MAC prefix naming a known client selects that client, wherever the request comes
-// from, and teaches the registry the client's address (the Pi asks for <serial>/start4.elf from
+// from, and teaches the owner the client's address (the Pi asks for <serial>/start4.elf from
 // the address it will keep). Otherwise the source address decides; an address of no known
 // client gets the default image's pristine boot files. A MAC prefix of a Raspberry Pi that is
-// not configured enrols it when [defaults] enroll = "any-pi".
-Result<Requester> identify(const RequestPath& path, Ipv4 source, const Config& config,
-                           ClientRegistry& clients, store::Store& store);
+// not configured enrols it when [defaults] enroll = "any-pi". A known client's first boot file
+// starts its boot (Clients::Ask::kBootStart): a pending roll-out happens before it is served.
+Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& clients);
 
 }  // namespace rootfarm::tftpd

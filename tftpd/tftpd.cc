@@ -44,13 +44,6 @@ bool is_kernel(std::string_view path) {
     return (starts_with(name, "kernel") && ends_with(name, ".img")) || starts_with(name, "vmlinuz");
 }
 
-// The first files of a boot: bootcode.bin (Pi 3 ROM), start*.elf (Pi 3/4), autoboot.txt.
-bool starts_a_boot(std::string_view path) {
-    std::string_view name = basename(path);
-    return name == "bootcode.bin" || name == "autoboot.txt" ||
-           (starts_with(name, "start") && ends_with(name, ".elf"));
-}
-
 // Store and walk errors as the TFTP error a client understands (RFC 1350 Appendix).
 std::pair<ErrorCode, const char*> tftp_error(std::error_code ec) {
     if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory ||
@@ -78,11 +71,8 @@ struct Active {
 
 class TftpServer::Impl : public UdpHandler {
   public:
-    Impl(const Config& config, ClientRegistry& clients, store::Store& store)
-        : config_(config),
-          clients_(clients),
-          store_(store),
-          pool_(std::make_shared<BufferPool>(64)) {}
+    Impl(const Config& config, Clients& clients)
+        : config_(config), clients_(clients), pool_(std::make_shared<BufferPool>(64)) {}
     // A running transfer and its request hold each other until it finishes; break that here.
     ~Impl() override {
         for (auto& [_, a] : active_) a->transfer.reset();
@@ -104,8 +94,7 @@ class TftpServer::Impl : public UdpHandler {
     void reply_error(const sockaddr_in& to, Ipv4 local, ErrorCode code, std::string_view msg);
 
     const Config& config_;
-    ClientRegistry& clients_;
-    store::Store& store_;
+    Clients& clients_;
     std::shared_ptr<BufferPool> pool_;
     Loop* loop_ = nullptr;
     UdpSocket* listen_ = nullptr;
@@ -187,7 +176,7 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
                          d.local_addr);
         return;
     }
-    auto who = identify(*path, source, config_, clients_, store_);
+    auto who = identify(*path, source, clients_);
     if (!who) {
         tftp_log().warn("{}: {}: no view to serve from: {}", to_string(d.from), req.filename,
                         who.error().message());
@@ -220,10 +209,11 @@ void TftpServer::Impl::prepare(std::shared_ptr<Active> r) {
     auto id = resolve_boot_file(view, r->path.components, config_.store.boot_mount);
     const bool netascii = r->request.mode == Mode::kNetascii;
     const bool cmdline = r->path.components.size() == 1 && r->path.components[0] == "cmdline.txt";
-    if (cmdline &&
-        (config_.tftp.rewrite_cmdline || id.error() == std::errc::no_such_file_or_directory)) {
-        // PI-BOOT "Boot and root": the kernel must mount its root over NFS from us, which the
-        // image's own cmdline.txt (root=PARTUUID=…) does not say.
+    if (cmdline && (id || id.error() == std::errc::no_such_file_or_directory)) {
+        // A Raspberry Pi OS image's own cmdline.txt mounts the SD card's partition
+        // (root=PARTUUID=…-02 rootfstype=ext4) and the kernel would wait for it forever. Unless
+        // it already mounts its root over NFS (a Pi that wrote its own keeps it), the Pi gets
+        // one that mounts its root from us.
         Source original = Source::from_memory("");
         if (id) {
             auto target = view.open_read(*id);
@@ -232,8 +222,11 @@ void TftpServer::Impl::prepare(std::shared_ptr<Active> r) {
         Ipv4 server = config_.server_ip.is_any() ? r->local_addr : config_.server_ip;
         read_whole(*loop_, std::move(original), kMaxCmdline,
                    [this, r, server, netascii](Result<std::string> text) {
+                       const std::string_view image_line = text ? *text : "";
                        std::string line =
-                           generate_cmdline(text ? *text : "", server, config_.tftp.nfs_rsize);
+                           config_.tftp.rewrite_cmdline || !mounts_nfs_root(image_line)
+                               ? generate_cmdline(image_line, server, config_.tftp.nfs_rsize)
+                               : std::string(image_line);
                        start_transfer(
                            r, Source::from_memory(netascii ? to_netascii(line) : std::move(line)));
                    });
@@ -294,12 +287,8 @@ void TftpServer::Impl::start_transfer(std::shared_ptr<Active> r, Source source) 
 
 void TftpServer::Impl::mark_boot_phase(const Active& r) {
     if (!r.who.client) return;
-    const BootPhase phase = r.who.client->phase;
-    // A boot moves forward through TFTP; after the kernel come only dtbs and overlays, so a
-    // step back to kTftpBoot from kKernelFetched is a new boot, seen at its first file.
-    bool new_boot = phase < BootPhase::kTftpBoot || phase >= BootPhase::kNfsMounted ||
-                    (phase == BootPhase::kKernelFetched && starts_a_boot(r.path.relative()));
-    if (new_boot) clients_.set_phase(r.who.client->mac, BootPhase::kTftpBoot);
+    clients_.record(r.who.client->mac, starts_a_boot(r.path.relative()) ? BootEvent::kTftpFirstFile
+                                                                        : BootEvent::kTftpFile);
 }
 
 void TftpServer::Impl::finished(Active& r, const TransferOutcome& o) {
@@ -313,7 +302,7 @@ void TftpServer::Impl::finished(Active& r, const TransferOutcome& o) {
                 secs > 0 ? o.bytes / secs / 1e6 : 0.0,
                 o.retransmits ? ", " + std::to_string(o.retransmits) + " retransmits" : "");
             if (r.who.client && is_kernel(r.path.relative())) {
-                clients_.set_phase(r.who.client->mac, BootPhase::kKernelFetched);
+                clients_.record(r.who.client->mac, BootEvent::kTftpKernel);
             }
             break;
         case Kind::kEarlyTerminate:
@@ -353,15 +342,12 @@ void TftpServer::Impl::reply_error(const sockaddr_in& to, Ipv4 local, ErrorCode 
     (*sock)->close();
 }
 
-Result<std::unique_ptr<TftpServer>> TftpServer::create(const Config& config,
-                                                       ClientRegistry& clients,
-                                                       store::Store& store) {
+Result<std::unique_ptr<TftpServer>> TftpServer::create(const Config& config, Clients& clients) {
     if (config.tftp.max_transfers == 0 || config.tftp.max_transfers_per_client == 0 ||
         config.tftp.timeout_ms == 0) {
         return std::errc::invalid_argument;
     }
-    return std::unique_ptr<TftpServer>(
-        new TftpServer(std::make_unique<Impl>(config, clients, store)));
+    return std::unique_ptr<TftpServer>(new TftpServer(std::make_unique<Impl>(config, clients)));
 }
 
 TftpServer::TftpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

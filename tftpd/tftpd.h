@@ -1,10 +1,11 @@
 #pragma once
 
-// The TFTP service: Pi boot files from each client's view of the store (PI-BOOT.md "TFTP").
+// The TFTP service (RFC 1350, 2347, 2348, 2349, 7440): each Pi's boot files from its own view,
+// as Clients (clients/clients.h) hands it out.
 
 #include <memory>
 
-#include "core/clients.h"
+#include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/result.h"
@@ -14,9 +15,8 @@ namespace rootfarm::tftpd {
 
 class TftpServer {
   public:
-    // `config`, `clients` and `store` must outlive the server.
-    static Result<std::unique_ptr<TftpServer>> create(const Config& config, ClientRegistry& clients,
-                                                      store::Store& store);
+    // `config` and `clients` must outlive the server.
+    static Result<std::unique_ptr<TftpServer>> create(const Config& config, Clients& clients);
     // Opens [tftp] listen:port on `loop`. Call on the loop's thread, once. Destroy the server
     // only after the loop's run() has returned (or the loop never ran).
     Result<void> start(Loop& loop);

@@ -1,4 +1,4 @@
-// What the TFTP service tells the client registry (boot phases, learnt addresses, enrolment),
+// What the TFTP service tells the Pis' owner (boot phases, learnt addresses, enrolment),
 // seen from inside the process: TftpServer on a loop thread, a real store, a raw UDP client.
 
 #include <gtest/gtest.h>
@@ -31,15 +31,15 @@ class TftpRegistryTest : public ::testing::Test {
         a.mac = kMacA;
         a.serial = "1a2b3c4d";
         config_.clients = {a};
-        clients_ = std::make_unique<ClientRegistry>(config_);
-        // Loopback addresses are in no neighbour table; keep the host's out of the test.
-        clients_->set_neighbour_source([](Ipv4) { return std::optional<MacAddr>(); });
         store::StoreOptions so;
         so.state_dir = dir_.path();
         auto st = store::Store::open(so);
         ASSERT_TRUE(st.ok()) << st.error().message();
         store_ = std::move(*st);
-        auto server = TftpServer::create(config_, *clients_, *store_);
+        clients_ = std::make_unique<Clients>(config_, store_.get());
+        // Loopback addresses are in no neighbour table; keep the host's out of the test.
+        clients_->set_neighbour_source([](Ipv4) { return std::optional<MacAddr>(); });
+        auto server = TftpServer::create(config_, *clients_);
         ASSERT_TRUE(server.ok());
         server_ = std::move(*server);
         auto started = loop_->call([&] { return server_->start(*loop_->loop()); });
@@ -59,8 +59,8 @@ class TftpRegistryTest : public ::testing::Test {
     TempDir dir_;
     TestImages images_;
     Config config_;
-    std::unique_ptr<ClientRegistry> clients_;
     std::unique_ptr<store::Store> store_;
+    std::unique_ptr<Clients> clients_;
     std::unique_ptr<TftpServer> server_;
     std::unique_ptr<LoopThread> loop_ = std::make_unique<LoopThread>();
 };
@@ -75,19 +75,20 @@ TEST_F(TftpRegistryTest, SerialPrefixTeachesTheAddressAndBootPhasesFollow) {
     auto known = clients_->by_ip(Ipv4{0x7f000003});
     ASSERT_TRUE(known);
     EXPECT_EQ(known->mac, kMacA);
-    EXPECT_EQ(known->phase, BootPhase::kTftpBoot);
+    EXPECT_EQ(clients_->status(kMacA).phase, BootPhase::kTftpFirmware);
     // The kernel, asked for without a prefix from the learnt address.
     auto kernel = fetch(pi, "kernel8.img");
     ASSERT_TRUE(kernel);
     EXPECT_TRUE(*kernel == images_.kernel);
     // The server sees our last ACK a moment after we sent it.
     EXPECT_TRUE(
-        eventually([&] { return clients_->by_mac(kMacA)->phase == BootPhase::kKernelFetched; }));
+        eventually([&] { return clients_->status(kMacA).phase == BootPhase::kKernelFetched; }));
     // Device trees after the kernel are the same boot; start4.elf again is a new one.
     ASSERT_TRUE(fetch(pi, "overlays/vc4-kms-v3d.dtbo"));
-    EXPECT_EQ(clients_->by_mac(kMacA)->phase, BootPhase::kKernelFetched);
+    EXPECT_EQ(clients_->status(kMacA).phase, BootPhase::kKernelFetched);
     ASSERT_TRUE(fetch(pi, "start4.elf"));
-    EXPECT_EQ(clients_->by_mac(kMacA)->phase, BootPhase::kTftpBoot);
+    EXPECT_EQ(clients_->status(kMacA).phase, BootPhase::kTftpFirmware);
+    EXPECT_EQ(clients_->status(kMacA).boots, 2u);
 }
 
 TEST_F(TftpRegistryTest, MacPrefixOfAnUnknownPiEnrolsItWithAnyPi) {

@@ -1,0 +1,420 @@
+#include "clients/clients.h"
+
+#include <system_error>
+
+#include "clients/identity.h"
+#include "core/log.h"
+
+namespace rootfarm {
+
+namespace {
+
+// Lease writes are batched: a boot storm of DISCOVERs costs one fsync per interval, not one
+// per packet.
+constexpr std::chrono::milliseconds kLeaseFlush{500};
+
+std::string image_or_none(const Result<std::string>& image) {
+    return image ? *image : std::string("(none)");
+}
+
+}  // namespace
+
+// One Pi's life since the server started. Guarded by `mu`, but for `last_nfs`, which every NFS
+// call stores.
+struct Clients::Life {
+    std::mutex mu;
+    BootPhase phase = BootPhase::kUnknown;
+    std::chrono::system_clock::time_point phase_since{};
+    std::chrono::system_clock::time_point last_boot{};
+    uint64_t boots = 0;
+    bool mounted = false;
+    Clock::time_point rebooted{};  // the last boot ROM DISCOVER
+    std::atomic<Clock::rep> last_nfs{Clock::time_point::min().time_since_epoch().count()};
+    // The boot being handled: what start_boot applied, so the other first requests of the same
+    // boot (a Pi 4 reads config.txt up to four times, then MNTs) cost nothing.
+    bool booting = false;
+    std::string booted_image;
+    std::string booted_hostname;
+    // The store hands out one view per client for its whole life (a reset or a move to another
+    // image happens inside it), so it can be kept here.
+    std::shared_ptr<store::ClientView> view;
+
+    Clock::time_point last_call() const {
+        return Clock::time_point(Clock::duration(last_nfs.load(std::memory_order_relaxed)));
+    }
+};
+
+Clients::Clients(const Config& config, store::Store* store)
+    : registry_(config),
+      store_(store),
+      now_([] { return Clock::now(); }),
+      keep_delta_(config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep),
+      idle_after_(config.defaults.idle_after),
+      leases_path_(config.state_dir / "leases") {
+    std::error_code ec;
+    std::filesystem::create_directories(config.state_dir, ec);  // where the leases are kept
+    auto leases = load_leases(leases_path_);
+    if (!leases) {
+        throw std::system_error(leases.error(), leases_path_.string());
+    }
+    leases_table_ = std::move(*leases);
+    saved_version_ = leases_table_.version();
+    writer_ = std::thread([this] { lease_writer(); });
+}
+
+Clients::~Clients() {
+    {
+        std::lock_guard lock(writer_mu_);
+        writer_stop_ = true;
+    }
+    writer_cv_.notify_all();
+    writer_.join();
+    flush_leases();
+}
+
+std::optional<ClientInfo> Clients::admit(const MacAddr& mac, bool is_raspberry_pi) {
+    if (auto known = registry_.by_mac(mac)) return known;
+    if (registry_.defaults().enroll != DefaultsConfig::Enroll::kAnyPi || !is_raspberry_pi) {
+        return std::nullopt;
+    }
+    ClientInfo info = registry_.enroll(mac);
+    clients_log().info("{}: a Raspberry Pi we did not know, enrolled with image {}",
+                       mac.to_string(), info.image);
+    return info;
+}
+
+std::shared_ptr<Clients::Life> Clients::find_life(const MacAddr& mac) const {
+    std::shared_lock lock(lives_mu_);
+    auto it = lives_.find(mac);
+    return it == lives_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Clients::Life> Clients::life_of(const MacAddr& mac) {
+    if (auto life = find_life(mac)) return life;
+    std::unique_lock lock(lives_mu_);
+    auto& slot = lives_[mac];
+    if (!slot) slot = std::make_shared<Life>();
+    return slot;
+}
+
+bool Clients::in_use(const Life& life, Clock::time_point now) const {
+    const Clock::time_point last = life.last_call();
+    return last != Clock::time_point::min() && last > life.rebooted && now - last < kInUse;
+}
+
+Result<size_t> Clients::write_identity(const ClientInfo& client, store::ClientView& view) {
+    Identity id;
+    id.hostname = client.hostname;
+    id.machine_id = store_->client_secret(client.mac, "machine-id");
+    auto written = view.generate(identity_files(id));
+    if (!written) {
+        // A failure costs the Pi its identity, not its boot.
+        clients_log().warn("{}: identity files not written: {}", client.mac.to_string(),
+                           written.error().message());
+    } else if (*written > 0) {
+        clients_log().info("{}: {} identity file(s) written, host name {}", client.mac.to_string(),
+                           *written, client.hostname);
+    }
+    return written;
+}
+
+Result<void> Clients::start_boot(const ClientInfo& client, Life& life) {
+    std::lock_guard lock(life.mu);
+    const Clock::time_point now = now_();
+    if (life.booting && life.booted_image == client.image &&
+        life.booted_hostname == client.hostname) {
+        return {};  // another first request of a boot already handled
+    }
+    if (in_use(life, now)) {
+        clients_log().info(
+            "{}: asked to boot while its root is in use (NFS call {} ms ago): not moved",
+            client.mac.to_string(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - life.last_call()).count());
+        return {};
+    }
+    life.mounted = false;  // whatever had its root mounted is gone: the Pi is booting
+    Result<std::string> current = store_->delta_image(client.mac);
+    if (current && *current != client.image) {
+        bool keep;
+        {
+            std::lock_guard config_lock(config_mu_);
+            keep = keep_delta_;
+        }
+        if (auto moved = store_->switch_image(client.mac, client.image, keep); !moved) {
+            clients_log().error("{}: cannot move from image {} to {}: {}", client.mac.to_string(),
+                                *current, client.image, moved.error().message());
+            return moved;
+        }
+        clients_log().info("{}: moved from image {} to {} at the start of its boot, overlay {}",
+                           client.mac.to_string(), *current, client.image,
+                           keep ? "kept" : "dropped");
+    }
+    Result<std::shared_ptr<store::ClientView>> v = store_->view(client.mac, client.image);
+    if (!v) return v.error();
+    life.view = *v;
+    (void)write_identity(client, **v);
+    life.booting = true;
+    life.booted_image = client.image;
+    life.booted_hostname = client.hostname;
+    return {};
+}
+
+Result<std::shared_ptr<store::ClientView>> Clients::view(const ClientInfo& client, Ask ask) {
+    if (store_ == nullptr) return std::errc::no_such_device;
+    std::shared_ptr<Life> life = life_of(client.mac);
+    if (ask == Ask::kBootStart) {
+        if (auto started = start_boot(client, *life); !started) return started.error();
+    }
+    {
+        std::lock_guard lock(life->mu);
+        if (life->view) return life->view;
+    }
+    Result<std::shared_ptr<store::ClientView>> v = store_->view(client.mac, client.image);
+    if (!v && v.error() == std::errc::cross_device_link) {
+        // Its overlay is on another image: it moves at its next boot, never under a running
+        // system, so until then it is served from the image its overlay is on.
+        if (Result<std::string> current = store_->delta_image(client.mac)) {
+            v = store_->view(client.mac, *current);
+        }
+    }
+    if (v) {
+        std::lock_guard lock(life->mu);
+        life->view = *v;
+    }
+    return v;
+}
+
+Result<std::shared_ptr<const store::ClientView>> Clients::pristine_default() {
+    if (store_ == nullptr) return std::errc::no_such_device;
+    return store_->image_view(registry_.defaults().image);
+}
+
+void Clients::set_phase(const MacAddr& mac, Life& life, BootPhase phase) {
+    if (life.phase == phase) return;
+    const BootPhase was = life.phase;
+    life.phase = phase;
+    life.phase_since = std::chrono::system_clock::now();
+    const bool new_boot = (phase == BootPhase::kDhcpDiscover || phase == BootPhase::kTftpFirmware ||
+                           phase == BootPhase::kNfsMounted) &&
+                          (was == BootPhase::kUnknown || was >= BootPhase::kNfsMounted ||
+                           (phase != BootPhase::kNfsMounted && was >= BootPhase::kKernelFetched));
+    if (new_boot) {
+        ++life.boots;
+        life.last_boot = life.phase_since;
+    }
+    clients_log().info("{}: {} -> {}", mac.to_string(), to_string(was), to_string(phase));
+}
+
+void Clients::record(const MacAddr& mac, BootEvent event) {
+    if (event == BootEvent::kNfsCall) {
+        // The hot path: every NFS call. A store, and a lock only when the phase changes.
+        std::shared_ptr<Life> life = find_life(mac);
+        if (!life) life = life_of(mac);
+        const Clock::time_point now = now_();
+        life->last_nfs.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+        std::lock_guard lock(life->mu);
+        if (life->phase != BootPhase::kUp) {
+            life->booting = false;  // the boot is over: its system runs
+            life->mounted = true;   // a call after a restart of ours: it has its root
+            set_phase(mac, *life, BootPhase::kUp);
+        }
+        return;
+    }
+    std::shared_ptr<Life> life = life_of(mac);
+    const Clock::time_point now = now_();
+    std::lock_guard lock(life->mu);
+    const BootPhase phase = life->phase;
+    switch (event) {
+        case BootEvent::kDhcpRomDiscover:
+            // Only a boot ROM sends this: whatever ran on the Pi before has stopped.
+            life->rebooted = now;
+            life->mounted = false;
+            life->booting = false;
+            set_phase(mac, *life, BootPhase::kDhcpDiscover);
+            break;
+        case BootEvent::kDhcpDiscover:
+            // The running system's own DHCP client (dhcpcd, NetworkManager): not a boot.
+            if (phase < BootPhase::kNfsMounted) set_phase(mac, *life, BootPhase::kDhcpDiscover);
+            break;
+        case BootEvent::kDhcpOffer:
+            if (phase < BootPhase::kNfsMounted) set_phase(mac, *life, BootPhase::kDhcpOffered);
+            break;
+        case BootEvent::kDhcpAck:
+            if (phase < BootPhase::kNfsMounted) set_phase(mac, *life, BootPhase::kDhcpAcked);
+            break;
+        case BootEvent::kTftpFirstFile:
+            // A running system does not fetch boot files; one that asks while its root is in
+            // use is user space (curl tftp://…), not a boot.
+            if (!in_use(*life, now)) set_phase(mac, *life, BootPhase::kTftpFirmware);
+            break;
+        case BootEvent::kTftpFile:
+            // After the kernel come only dtbs and overlays: those stay in kKernelFetched.
+            if (phase < BootPhase::kTftpFirmware && !in_use(*life, now)) {
+                set_phase(mac, *life, BootPhase::kTftpFirmware);
+            }
+            break;
+        case BootEvent::kTftpKernel:
+            if (!in_use(*life, now)) set_phase(mac, *life, BootPhase::kKernelFetched);
+            break;
+        case BootEvent::kMount:
+            life->mounted = true;
+            if (phase != BootPhase::kUp || !in_use(*life, now)) {
+                set_phase(mac, *life, BootPhase::kNfsMounted);
+            }
+            break;
+        case BootEvent::kUnmount:
+            life->mounted = false;
+            set_phase(mac, *life, BootPhase::kOff);
+            break;
+        case BootEvent::kNfsCall:
+            break;
+    }
+}
+
+BootPhase Clients::phase_of(const Life& life, Clock::time_point now) const {
+    if ((life.phase == BootPhase::kUp || life.phase == BootPhase::kNfsMounted) &&
+        life.last_call() != Clock::time_point::min() && now - life.last_call() >= idle_after_) {
+        return BootPhase::kIdle;
+    }
+    return life.phase;
+}
+
+PiStatus Clients::status(const MacAddr& mac) const {
+    PiStatus s;
+    if (auto info = registry_.by_mac(mac)) s.info = *info;
+    s.info.mac = mac;
+    if (store_) s.delta_image = image_or_none(store_->delta_image(mac));
+    if (s.delta_image == "(none)") s.delta_image.clear();
+    if (std::shared_ptr<Life> life = find_life(mac)) {
+        std::lock_guard lock(life->mu);
+        s.phase = phase_of(*life, now_());
+        s.phase_since = life->phase_since;
+        s.last_boot = life->last_boot;
+        s.boots = life->boots;
+    }
+    return s;
+}
+
+std::vector<PiStatus> Clients::status_all() const {
+    std::vector<PiStatus> out;
+    for (const ClientInfo& c : registry_.all()) out.push_back(status(c.mac));
+    std::sort(out.begin(), out.end(),
+              [](const PiStatus& a, const PiStatus& b) { return a.info.mac < b.info.mac; });
+    return out;
+}
+
+Result<void> Clients::reset(const MacAddr& mac, bool force) {
+    if (store_ == nullptr) return std::errc::no_such_device;
+    if (std::shared_ptr<Life> life = find_life(mac)) {
+        std::lock_guard lock(life->mu);
+        const Clock::time_point now = now_();
+        const bool active = life->mounted && life->last_call() != Clock::time_point::min() &&
+                            now - life->last_call() < idle_after_;
+        if (active && !force) return std::errc::device_or_resource_busy;
+        if (auto r = store_->reset(mac); !r) return r;
+        // Its next boot starts from the pristine image, and its identity is written again.
+        life->booting = false;
+        clients_log().info("{}: overlay dropped{}", mac.to_string(),
+                           active ? " while its root was in use (--force)" : "");
+        return {};
+    }
+    if (auto r = store_->reset(mac); !r) return r;
+    clients_log().info("{}: overlay dropped", mac.to_string());
+    return {};
+}
+
+std::vector<std::string> Clients::reconfigure(const Config& config) {
+    RegistryChanges changes = registry_.reconfigure(config);
+    std::vector<std::function<void(const Config&)>> listeners;
+    {
+        std::lock_guard lock(config_mu_);
+        keep_delta_ = config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep;
+        idle_after_ = std::chrono::seconds(config.defaults.idle_after);
+        listeners = listeners_;
+    }
+    std::vector<std::string> lines;
+    for (const MacAddr& mac : changes.added) lines.push_back(mac.to_string() + ": added");
+    for (const MacAddr& mac : changes.removed) {
+        lines.push_back(mac.to_string() + ": removed, refused from now on");
+    }
+    for (const MacAddr& mac : changes.image_changed) {
+        auto info = registry_.by_mac(mac);
+        if (!info) continue;
+        lines.push_back(mac.to_string() + ": image " + info->image + " from its next boot");
+    }
+    for (const MacAddr& mac : changes.hostname_changed) {
+        auto info = registry_.by_mac(mac);
+        if (!info) continue;
+        lines.push_back(mac.to_string() + ": host name " + info->hostname);
+        // Written now into the view it has: the name shows at its next boot, and `hostname`
+        // on a running Pi is its own business.
+        std::shared_ptr<Life> life = find_life(mac);
+        if (!life || store_ == nullptr) continue;
+        std::shared_ptr<store::ClientView> view;
+        {
+            std::lock_guard lock(life->mu);
+            view = life->view;
+            life->booted_hostname = info->hostname;
+        }
+        if (view) (void)write_identity(*info, *view);
+    }
+    for (const std::string& line : lines) clients_log().info("reload: {}", line);
+    for (const auto& fn : listeners) fn(config);
+    return lines;
+}
+
+void Clients::on_reconfigure(std::function<void(const Config&)> fn) {
+    std::lock_guard lock(config_mu_);
+    listeners_.push_back(std::move(fn));
+}
+
+Clients::Leases Clients::leases() {
+    return Leases{std::unique_lock(leases_mu_), leases_table_};
+}
+
+void Clients::leases_changed() {
+    {
+        std::lock_guard lock(writer_mu_);
+        writer_wanted_ = true;
+    }
+    writer_cv_.notify_one();
+}
+
+void Clients::flush_leases() {
+    std::string text;
+    uint64_t version = 0;
+    {
+        std::lock_guard lock(leases_mu_);
+        if (leases_table_.version() == saved_version_) return;
+        text = leases_table_.serialize();
+        version = leases_table_.version();
+    }
+    if (auto r = save_leases(leases_path_, text); !r) {
+        clients_log().error("{}: {}", leases_path_.string(), r.error().message());
+        return;
+    }
+    std::lock_guard lock(leases_mu_);
+    saved_version_ = version;
+    ++lease_writes_;
+}
+
+uint64_t Clients::lease_writes() const {
+    std::lock_guard lock(leases_mu_);
+    return lease_writes_;
+}
+
+void Clients::lease_writer() {
+    std::unique_lock lock(writer_mu_);
+    while (!writer_stop_) {
+        writer_cv_.wait(lock, [this] { return writer_wanted_ || writer_stop_; });
+        if (writer_stop_) break;
+        // Gather what else arrives in the interval into the same write.
+        writer_cv_.wait_for(lock, kLeaseFlush, [this] { return writer_stop_; });
+        writer_wanted_ = false;
+        lock.unlock();
+        flush_leases();
+        lock.lock();
+    }
+}
+
+}  // namespace rootfarm

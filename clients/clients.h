@@ -1,0 +1,161 @@
+#pragma once
+
+// The one owner of each Pi's life: who it is (registry.h), its DHCP lease (leases.h), where it
+// is in its boot (phase.h), which image its root is on and when that may change (roll-out), its
+// identity in its view (identity.h), and its reset. The services ask it which view a request is
+// served from; none of them decides roll-out or identity or touches the store's directories.
+//
+// A boot starts at the first of: a DISCOVER from the Pi's boot ROM, a TFTP read of a first
+// boot file, or a MNT. That is the one moment a Pi moves to its configured image (keeping or
+// dropping its overlay per [defaults] on_image_change) and its identity files are brought up to
+// date. A Pi whose root is mounted and in use (an NFS call in the last kInUse, and no boot ROM
+// DISCOVER since) is never moved under it: a spurious boot signal from a running Pi (a TFTP or
+// MNT from user space) then leaves it where it is, and the next real boot moves it.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "clients/leases.h"
+#include "clients/phase.h"
+#include "clients/registry.h"
+#include "core/config.h"
+#include "core/result.h"
+#include "store/store.h"
+
+namespace rootfarm {
+
+// How recent an NFS call must be for a Pi's root to count as in use at a boot signal. A real
+// reboot puts seconds between the old system's last call and the new boot's first request (the
+// boot ROM starts, brings the link up and asks DHCP first); a call within this window means
+// the system is still running.
+inline constexpr std::chrono::seconds kInUse{5};
+
+// One Pi as an operator sees it (`rootfarm status`).
+struct PiStatus {
+    ClientInfo info;
+    BootPhase phase = BootPhase::kUnknown;
+    std::chrono::system_clock::time_point phase_since{};  // epoch if never seen
+    std::chrono::system_clock::time_point last_boot{};    // the last boot's first signal
+    uint64_t boots = 0;                                   // since the server started
+    std::string delta_image;  // the image its overlay is on; empty without an overlay
+};
+
+class Clients {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    // `store` may be null when only DHCP runs; then view() answers ENODEV. Loads
+    // <state_dir>/leases (throws ConfigError-free std::system_error if it cannot be read).
+    Clients(const Config& config, store::Store* store);
+    ~Clients();
+    Clients(const Clients&) = delete;
+    Clients& operator=(const Clients&) = delete;
+
+    // --- Who is asking -------------------------------------------------------------------
+    std::optional<ClientInfo> by_mac(const MacAddr& mac) const { return registry_.by_mac(mac); }
+    std::optional<ClientInfo> by_ip(Ipv4 ip) const { return registry_.by_ip(ip); }
+    std::optional<ClientInfo> by_serial(std::string_view s) const { return registry_.by_serial(s); }
+    std::vector<ClientInfo> all() const { return registry_.all(); }
+    DefaultsConfig defaults() const { return registry_.defaults(); }
+    // A known client, or a Raspberry Pi enrolled now when [defaults] enroll = "any-pi".
+    std::optional<ClientInfo> admit(const MacAddr& mac, bool is_raspberry_pi);
+    void learn_ip(const MacAddr& mac, Ipv4 ip) { registry_.learn_ip(mac, ip); }
+    void learn_serial(const MacAddr& mac, std::string_view serial, std::string_view model) {
+        registry_.learn_serial(mac, serial, model);
+    }
+    // Tests: where the kernel's neighbour table is read from.
+    void set_neighbour_source(std::function<std::optional<MacAddr>(Ipv4)> fn) {
+        registry_.set_neighbour_source(std::move(fn));
+    }
+
+    // --- What a request is served from ----------------------------------------------------
+    enum class Ask {
+        kCall,       // an ordinary request: the view its overlay is on, never moved
+        kBootStart,  // the first request of a boot (TFTP first boot file, MNT)
+    };
+    // The view of `client`'s root. At kBootStart the Pi first moves to its configured image
+    // and gets its identity files, unless its root is in use. Errors: the store's (ENOENT for
+    // an image that does not exist).
+    Result<std::shared_ptr<store::ClientView>> view(const ClientInfo& client, Ask ask);
+    // The read-only, pristine default image, for a TFTP request from no known client.
+    Result<std::shared_ptr<const store::ClientView>> pristine_default();
+
+    // --- Boot phases ----------------------------------------------------------------------
+    void record(const MacAddr& mac, BootEvent event);
+    PiStatus status(const MacAddr& mac) const;
+    std::vector<PiStatus> status_all() const;
+
+    // --- Operator actions -----------------------------------------------------------------
+    // Drops the Pi's overlay through the store. EBUSY while its root is mounted and it made an
+    // NFS call within [defaults] idle_after, unless `force` (its handles then go stale).
+    Result<void> reset(const MacAddr& mac, bool force);
+    // Takes a new, valid configuration's clients and [defaults]: new clients are served,
+    // removed ones refused, changed images wait for each Pi's next boot, changed host names
+    // are written at once. Returns one line per change for the log and the caller.
+    std::vector<std::string> reconfigure(const Config& config);
+    // Called with each new configuration, after the registry took it (the DHCP service
+    // refreshes its static addresses). `fn` must not call back into reconfigure.
+    void on_reconfigure(std::function<void(const Config&)> fn);
+
+    // --- DHCP leases ----------------------------------------------------------------------
+    // The lease table, locked while the returned object lives.
+    struct Leases {
+        std::unique_lock<std::mutex> lock;
+        LeaseTable& table;
+    };
+    Leases leases();
+    // Asks for the table to be written to <state_dir>/leases: batched, at most once per
+    // kLeaseFlush, on a thread of the owner's, durable (write, fsync, rename, fsync dir).
+    void leases_changed();
+    // Writes the table now if it changed (tests, shutdown).
+    void flush_leases();
+    uint64_t lease_writes() const;
+
+    // Tests: the clock that phases and the in-use rule read.
+    void set_clock(std::function<Clock::time_point()> now) { now_ = std::move(now); }
+
+  private:
+    struct Life;
+    std::shared_ptr<Life> life_of(const MacAddr& mac);
+    std::shared_ptr<Life> find_life(const MacAddr& mac) const;
+    Result<void> start_boot(const ClientInfo& client, Life& life);
+    bool in_use(const Life& life, Clock::time_point now) const;
+    BootPhase phase_of(const Life& life, Clock::time_point now) const;
+    void set_phase(const MacAddr& mac, Life& life, BootPhase phase);
+    Result<size_t> write_identity(const ClientInfo& client, store::ClientView& view);
+    void lease_writer();
+
+    ClientRegistry registry_;
+    store::Store* const store_;
+    std::function<Clock::time_point()> now_;
+
+    mutable std::mutex config_mu_;
+    bool keep_delta_;  // [defaults] on_image_change = "keep"
+    std::chrono::seconds idle_after_;
+    std::vector<std::function<void(const Config&)>> listeners_;
+
+    mutable std::shared_mutex lives_mu_;
+    std::unordered_map<MacAddr, std::shared_ptr<Life>> lives_;
+
+    std::filesystem::path leases_path_;
+    mutable std::mutex leases_mu_;
+    LeaseTable leases_table_;
+    uint64_t saved_version_ = 0;
+    uint64_t lease_writes_ = 0;
+    std::mutex writer_mu_;
+    std::condition_variable writer_cv_;
+    bool writer_wanted_ = false;
+    bool writer_stop_ = false;
+    std::thread writer_;
+};
+
+}  // namespace rootfarm

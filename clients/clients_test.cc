@@ -1,0 +1,212 @@
+// The Pis' owner: roll-out at the start of a boot and never under a running Pi, reset, reload,
+// boot phases and leases.
+
+#include "clients/clients.h"
+
+#include <gtest/gtest.h>
+
+#include "store/test_util.h"
+
+namespace rootfarm {
+namespace {
+
+namespace st = store::testing;
+using st::exists;
+using st::read_all;
+using st::walk;
+using st::write_file;
+using namespace std::chrono_literals;
+
+const MacAddr kPi = *MacAddr::parse("dc:a6:32:00:00:01");
+
+std::string config_text(std::string_view image, std::string_view extra = "") {
+    return "[defaults]\nidle_after = 60\n" + std::string(extra) +
+           "[[client]]\nmac = \"dc:a6:32:00:00:01\"\nip = \"10.0.0.11\"\nimage = \"" +
+           std::string(image) + "\"\n";
+}
+
+class ClientsTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        for (std::string_view image : {"a", "b"}) {
+            const auto root = dir_.path() / "images" / std::string(image) / "root";
+            write_file(root / "etc/hostname", "raspberrypi\n");
+            write_file(root / "etc/version", std::string(image) + "\n");
+            write_file(dir_.path() / "images" / std::string(image) / "boot/start4.elf", "elf");
+        }
+        store::StoreOptions o;
+        o.state_dir = dir_.path();
+        auto s = store::Store::open(o);
+        ASSERT_TRUE(s.ok());
+        store_ = std::move(*s);
+        load(config_text("a"));
+    }
+    void load(const std::string& text) {
+        config_ = parse_config(text, "t.toml");
+        config_.state_dir = dir_.path();
+        if (!clients_) {
+            clients_ = std::make_unique<Clients>(config_, store_.get());
+            clients_->set_clock([this] { return now_; });
+        } else {
+            clients_->reconfigure(config_);
+        }
+    }
+    ClientInfo pi() { return *clients_->by_mac(kPi); }
+    std::shared_ptr<store::ClientView> boot_view() {
+        auto v = clients_->view(pi(), Clients::Ask::kBootStart);
+        EXPECT_TRUE(v.ok()) << v.error().message();
+        return v.ok() ? *v : nullptr;
+    }
+    std::string version(const store::ClientView& v) { return read_all(v, walk(v, "/etc/version")); }
+    // The running system's calls: the root is in use.
+    void nfs_call() { clients_->record(kPi, BootEvent::kNfsCall); }
+
+    st::TempDir dir_;
+    std::unique_ptr<store::Store> store_;
+    Config config_;
+    std::unique_ptr<Clients> clients_;
+    Clients::Clock::time_point now_ = Clients::Clock::time_point() + 1000h;
+};
+
+TEST_F(ClientsTest, RollOutAToBToAAtTheFirstRequestOfABoot) {
+    auto v = boot_view();
+    clients_->record(kPi, BootEvent::kMount);
+    nfs_call();
+    EXPECT_EQ(version(*v), "a\n");
+    ASSERT_TRUE(st::write_at(*v, walk(*v, "/etc/version"), 0, "mine\n").ok());
+
+    load(config_text("b"));
+    // While it runs, it stays on a: its calls are served from the view it has.
+    auto same = clients_->view(pi(), Clients::Ask::kCall);
+    ASSERT_TRUE(same.ok());
+    EXPECT_EQ(version(**same), "mine\n");
+    // A boot signal while the root is in use (a TFTP from user space) moves nothing.
+    now_ += 1s;
+    EXPECT_EQ(version(*boot_view()), "mine\n");
+    // The boot ROM's DISCOVER: the Pi rebooted, the next first request moves it.
+    now_ += 1s;
+    clients_->record(kPi, BootEvent::kDhcpRomDiscover);
+    EXPECT_EQ(version(*boot_view()), "b\n");
+    EXPECT_EQ(*store_->delta_image(kPi), "b");
+    // on_image_change = "reset": its overlay was dropped, its identity written again.
+    EXPECT_EQ(read_all(*v, walk(*v, "/etc/hostname")), "pi-00-00-01\n");
+    clients_->record(kPi, BootEvent::kMount);
+    nfs_call();
+
+    // Going back is one config change; with no DHCP of ours the boot starts at TFTP or MNT,
+    // seconds after the old system's last call.
+    load(config_text("a"));
+    now_ += 30s;
+    EXPECT_EQ(version(*boot_view()), "a\n");
+}
+
+TEST_F(ClientsTest, AKeptOverlayMovesWithThePi) {
+    load(config_text("a", "on_image_change = \"keep\"\n"));
+    auto v = boot_view();
+    ASSERT_TRUE(st::write_at(*v, walk(*v, "/etc/version"), 0, "mine\n").ok());
+    nfs_call();
+    load(config_text("b", "on_image_change = \"keep\"\n"));
+    now_ += 10s;
+    v = boot_view();
+    EXPECT_EQ(*store_->delta_image(kPi), "b");
+    EXPECT_EQ(version(*v), "mine\n");
+    EXPECT_EQ(read_all(*v, walk(*v, "/etc/hostname")), "pi-00-00-01\n");
+}
+
+TEST_F(ClientsTest, AMissingImageIsAnErrorAndThePiStaysWhereItWas) {
+    boot_view();
+    load(config_text("nonexistent"));
+    now_ += 10s;
+    auto v = clients_->view(pi(), Clients::Ask::kBootStart);
+    ASSERT_FALSE(v.ok());
+    EXPECT_EQ(*store_->delta_image(kPi), "a");
+    // Its ordinary calls still work.
+    EXPECT_TRUE(clients_->view(pi(), Clients::Ask::kCall).ok());
+}
+
+TEST_F(ClientsTest, ResetIsRefusedWhileMountedAndActiveDoneWhenIdleOrForced) {
+    auto v = boot_view();
+    ASSERT_TRUE(st::write_at(*v, walk(*v, "/etc/version"), 0, "mine\n").ok());
+    clients_->record(kPi, BootEvent::kMount);
+    nfs_call();
+    auto busy = clients_->reset(kPi, false);
+    ASSERT_FALSE(busy.ok());
+    EXPECT_EQ(busy.error(), std::errc::device_or_resource_busy);
+    EXPECT_EQ(version(*v), "mine\n");
+    // Idle: no call for idle_after.
+    now_ += 61s;
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kIdle);
+    ASSERT_TRUE(clients_->reset(kPi, false).ok());
+    EXPECT_EQ(version(*v), "a\n");
+    // Forced while in use: done, its old handles go stale.
+    ASSERT_TRUE(st::write_at(*v, walk(*v, "/etc/version"), 0, "again\n").ok());
+    const store::Handle h = v->handle(walk(*v, "/etc/version"));
+    nfs_call();
+    ASSERT_FALSE(clients_->reset(kPi, false).ok());
+    ASSERT_TRUE(clients_->reset(kPi, true).ok());
+    EXPECT_EQ(v->resolve(h.span()).error().value(), ESTALE);
+}
+
+TEST_F(ClientsTest, ResetBetweenBootsIsAllowed) {
+    boot_view();
+    clients_->record(kPi, BootEvent::kMount);
+    nfs_call();
+    now_ += 1s;
+    clients_->record(kPi, BootEvent::kDhcpRomDiscover);
+    EXPECT_TRUE(clients_->reset(kPi, false).ok());
+}
+
+TEST_F(ClientsTest, PhasesFollowABootAndCountBoots) {
+    clients_->record(kPi, BootEvent::kDhcpRomDiscover);
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kDhcpDiscover);
+    clients_->record(kPi, BootEvent::kDhcpOffer);
+    clients_->record(kPi, BootEvent::kDhcpAck);
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kDhcpAcked);
+    clients_->record(kPi, BootEvent::kTftpFirstFile);
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kTftpFirmware);
+    clients_->record(kPi, BootEvent::kTftpKernel);
+    clients_->record(kPi, BootEvent::kTftpFile);  // a dtb after the kernel
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kKernelFetched);
+    clients_->record(kPi, BootEvent::kMount);
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kNfsMounted);
+    nfs_call();
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kUp);
+    // The running system's own DHCP client is not a boot.
+    clients_->record(kPi, BootEvent::kDhcpDiscover);
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kUp);
+    EXPECT_EQ(clients_->status(kPi).boots, 1u);
+    now_ += 10s;
+    clients_->record(kPi, BootEvent::kTftpFirstFile);
+    EXPECT_EQ(clients_->status(kPi).boots, 2u);
+    clients_->record(kPi, BootEvent::kUnmount);
+    EXPECT_EQ(clients_->status(kPi).phase, BootPhase::kOff);
+}
+
+TEST_F(ClientsTest, ReloadServesNewClientsRefusesRemovedOnesAndRenames) {
+    auto v = boot_view();
+    load(
+        "[defaults]\n[[client]]\nmac = \"dc:a6:32:00:00:01\"\nimage = \"a\"\nhostname = "
+        "\"kitchen\"\n[[client]]\nmac = \"dc:a6:32:00:00:02\"\nimage = \"b\"\n");
+    EXPECT_EQ(read_all(*v, walk(*v, "/etc/hostname")), "kitchen\n");
+    EXPECT_TRUE(clients_->by_mac(*MacAddr::parse("dc:a6:32:00:00:02")));
+    load("[defaults]\n[[client]]\nmac = \"dc:a6:32:00:00:02\"\nimage = \"b\"\n");
+    EXPECT_FALSE(clients_->by_mac(kPi));
+}
+
+TEST_F(ClientsTest, LeasesAreWrittenByTheOwner) {
+    {
+        auto leases = clients_->leases();
+        leases.table.put(Lease{kPi, *Ipv4::parse("10.0.0.50"), 4000000000, Lease::State::kBound});
+    }
+    clients_->leases_changed();
+    for (int i = 0; i < 100 && clients_->lease_writes() == 0; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(clients_->lease_writes(), 1u);
+    auto back = load_leases(dir_.path() / "leases");
+    ASSERT_TRUE(back.ok());
+    ASSERT_NE(back->by_mac(kPi), nullptr);
+}
+
+}  // namespace
+}  // namespace rootfarm
