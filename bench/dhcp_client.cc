@@ -17,7 +17,7 @@ namespace {
 
 using namespace rootfarm::dhcpd;
 
-// PI-BOOT.md: the EEPROM's parameter request list and PXE identity.
+// docs/pi-boot.md: the EEPROM's parameter request list and PXE identity.
 const std::vector<uint8_t> kRequestList = {1,   3,   43,  60,  66,  67,  128,
                                            129, 130, 131, 132, 133, 134, 135};
 constexpr std::string_view kVendorClass = "PXEClient:Arch:00000:UNDI:002001";
@@ -161,7 +161,7 @@ class Exchange {
             bytes_ = cache_->request;
             set_xid(bytes_, xid_);
         } else {
-            // PI-BOOT.md: the EEPROM's REQUEST has no option 60.
+            // docs/pi-boot.md: the EEPROM's REQUEST has no option 60.
             Packet request = base(pi_, xid_, MessageType::kRequest, 1);
             request.set_ip(opt::kRequestedIp, reply->yiaddr);
             request.set_ip(opt::kServerId, *sid);
@@ -201,7 +201,7 @@ Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target) {
     auto sock = UdpClient::bind(pi.source, target.relay_port);
     if (!sock) return sock.error();
     std::mt19937 rng(pi.serial);
-    Exchange x(pi, target, rng(), nullptr);  // PI-BOOT.md: the Pi 4 uses a random xid
+    Exchange x(pi, target, rng(), nullptr);  // docs/pi-boot.md: the Pi 4 uses a random xid
     std::array<uint8_t, 1500> buf;
     bool send = true;
     while (!x.finished()) {

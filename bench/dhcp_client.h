@@ -25,7 +25,7 @@ PiIdentity make_pi(uint32_t index, Ipv4 source);
 struct DhcpTarget {
     sockaddr_in server{};      // where DISCOVER/REQUEST go
     uint16_t relay_port = 67;  // the server's port, where it answers a relay (RFC 2131 §4.1)
-    std::chrono::milliseconds timeout{4000};  // PI-BOOT.md: DHCP_REQ_TIMEOUT 4 s
+    std::chrono::milliseconds timeout{4000};  // docs/pi-boot.md: DHCP_REQ_TIMEOUT 4 s
     int retries = 3;
 };
 
@@ -38,7 +38,7 @@ struct DhcpResult {
     int packets = 0;
 };
 
-// DISCOVER/OFFER/REQUEST/ACK with the Pi 4 EEPROM's options (PI-BOOT.md). Sent as a relay agent
+// DISCOVER/OFFER/REQUEST/ACK with the Pi 4 EEPROM's options (docs/pi-boot.md). Sent as a relay agent
 // (giaddr = the Pi's address) because a simulated Pi on a loopback or namespace address cannot
 // receive the broadcast replies a real Pi gets; every server answers a relay by unicast.
 Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target);

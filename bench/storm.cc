@@ -48,7 +48,7 @@ void boot_one(const StormOptions& opt, uint32_t i, Clock::time_point t0, BootRec
     if (opt.tftp) {
         auto p0 = Clock::now();
         span[1][0] = since(t0, p0);
-        // PI-BOOT.md: the Pi probes <serial>/start4.elf; if it is there, every later file is
+        // docs/pi-boot.md: the Pi probes <serial>/start4.elf; if it is there, every later file is
         // asked for under <serial>/, if not, under no prefix.
         std::string prefix = pi.serial_hex() + "/";
         for (const BootFile& f : pi4_boot_files()) {

@@ -1,7 +1,7 @@
 #pragma once
 
 // A demo image the bench creates, and a SYNTHETIC boot trace over it. The trace is generated
-// from the call mix E2E-NOTES.md measured for a real kernel boot (debootstrap minbase root plus
+// from the call mix docs/pi-boot.md ("What the kernel client sends") measured for a real kernel boot (debootstrap minbase root plus
 // a file-system self-test, ~9,000 calls); it is not a recording. A trace recorded with
 // `[nfs] trace = PATH` from the end-to-end VM boot replaces it.
 

@@ -127,7 +127,7 @@ class Session {
     void fail(std::error_code ec) { finish(ec); }
 
     Out on_timeout() {
-        // PI-BOOT.md: retransmit once per timeout.
+        // docs/pi-boot.md: retransmit once per timeout.
         if (++tries_ > target_.retries) {
             finish(std::make_error_code(std::errc::timed_out));
             return {};
@@ -178,7 +178,7 @@ class Session {
         const uint16_t block = be16(p + 2);
         if (block != expect_) {
             // A duplicate of the previous block: our ACK was lost; ACK it again once
-            // (never for anything else, PI-BOOT.md: no sorcerer's apprentice).
+            // (never for anything else, docs/pi-boot.md: no sorcerer's apprentice).
             if (block != static_cast<uint16_t>(expect_ - 1)) return {};
             ++out_.packets_sent;
             return {ack(block), dest_, true};

@@ -15,7 +15,7 @@ namespace rootfarm::bench {
 
 struct TftpTarget {
     sockaddr_in server{};
-    uint16_t blksize = 1024;  // PI-BOOT.md: the Pi 4 asks blksize 1024
+    uint16_t blksize = 1024;  // docs/pi-boot.md: the Pi 4 asks blksize 1024
     std::chrono::milliseconds timeout{1000};
     int retries = 5;
 };
@@ -30,7 +30,7 @@ struct TftpFetch {
 
 // One RRQ with `tsize 0 blksize N` (RFC 2347/2348/2349). With `early_terminate` the client
 // takes the OACK, answers ERROR 0 "Early terminate" and returns — what the Pi 4 firmware does
-// to learn a file's size before it requests the file again (PI-BOOT.md).
+// to learn a file's size before it requests the file again (docs/pi-boot.md).
 // Errors: timed_out, protocol_error (bad packet/sequence), or the server's ERROR other than
 // file-not-found (io_error).
 Result<TftpFetch> tftp_get(Ipv4 source, const TftpTarget& target, const std::string& file,
@@ -45,9 +45,9 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
                                              const TftpTarget& target, const std::string& file);
 
 // The files a Pi 4 asks for at boot, in order, with the probes that usually fail
-// (PI-BOOT.md, and the dnsmasq logs of real Pi 4 boots it cites). `{serial}` is replaced by the
+// (docs/pi-boot.md, and the dnsmasq logs of real Pi 4 boots it cites). `{serial}` is replaced by the
 // Pi's serial; early: the firmware fetches this one twice (early terminate, then the file).
-// One RRQ of a Pi 4's boot (PI-BOOT.md). The Pi first probes <serial>/start4.elf: found, every
+// One RRQ of a Pi 4's boot (docs/pi-boot.md). The Pi first probes <serial>/start4.elf: found, every
 // later file is asked for under <serial>/; not found, under no prefix.
 struct BootFile {
     const char* name;

@@ -154,7 +154,7 @@ void DhcpServer::send(const Reply& reply, int ifindex) {
                    to.to_string(), reply.to_port);
     }
     // Leave through the interface the request came in on, from the address that serves TFTP
-    // (PI-BOOT.md: the Pi 3 takes the reply's source as its TFTP server).
+    // (docs/pi-boot.md: the Pi 3 takes the reply's source as its TFTP server).
     socket_->send_to(make_sockaddr(to, reply.to_port), std::move(bytes), ifindex,
                      settings_.server_ip);
     ++stats_.sent;

@@ -149,7 +149,7 @@ void Responder::add_network_options(const Request& r, Packet& reply, Ipv4 yiaddr
 
 void Responder::add_boot_options(const Request& r, Packet& reply, bool pxe) const {
     if (r.id.pi) {
-        // PI-BOOT.md: EEPROMs and the Pi 3 ROM read option 43 and find the TFTP server in
+        // docs/pi-boot.md: EEPROMs and the Pi 3 ROM read option 43 and find the TFTP server in
         // option 66 (no trailing NUL: fw#871) or the reply's source / option 54.
         if (!pxe) return;
         reply.set_string(opt::kVendorClass, kPxeClient);
@@ -194,7 +194,7 @@ Reply Responder::deliver(const Request& r, Packet packet) const {
         reply.to_ip = packet.yiaddr;
         reply.to_port = settings_.client_port;
     }
-    // PI-BOOT.md: the Pi 3B acts on a reply only when another packet follows it ~1 s later.
+    // docs/pi-boot.md: the Pi 3B acts on a reply only when another packet follows it ~1 s later.
     if (r.id.pi3_rom && r.id.pxe) reply.delay = settings_.pi3_reply_delay;
     reply.packet = std::move(packet);
     return reply;
@@ -202,7 +202,7 @@ Reply Responder::deliver(const Request& r, Packet packet) const {
 
 std::optional<Reply> Responder::proxy(const Request& r, MessageType type) {
     // As dnsmasq's `dhcp-range=…,proxy`: answer PXE DISCOVERs with boot information only; the
-    // router's server hands out the address and answers the REQUEST (PI-BOOT.md).
+    // router's server hands out the address and answers the REQUEST (docs/pi-boot.md).
     if (type != MessageType::kDiscover || !r.id.pxe) {
         ++stats_.ignored;
         return std::nullopt;
@@ -228,7 +228,7 @@ std::optional<Reply> Responder::discover(const Request& r, int64_t now) {
                   r.mac.to_string());
         return std::nullopt;
     }
-    // PI-BOOT.md: the Pi 3 ROM uses the OFFERed address and never REQUESTs it, so its offer
+    // docs/pi-boot.md: the Pi 3 ROM uses the OFFERed address and never REQUESTs it, so its offer
     // is its lease.
     bool binding = r.id.pi3_rom && r.id.pxe;
     Lease lease{r.mac, *ip, now + (binding ? int64_t(settings_.lease_time) : kOfferHoldSeconds),

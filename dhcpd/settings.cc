@@ -47,11 +47,11 @@ Result<Settings> make_settings(const Config& config, std::optional<Ipv4> interfa
     s.server_port = d.port;
     s.client_port = d.client_port;
     // DhcpConfig: unset means 1 s in proxy mode (dnsmasq's dhcp-reply-delay for the Pi 3B,
-    // PI-BOOT.md) and none in server mode.
+    // docs/pi-boot.md) and none in server mode.
     s.pi3_reply_delay = std::chrono::milliseconds(
         d.pi3_reply_delay_ms.value_or(d.mode == DhcpConfig::Mode::kProxy ? 1000 : 0));
 
-    // Option 54 and siaddr carry it; a Pi finds its TFTP server there (PI-BOOT.md).
+    // Option 54 and siaddr carry it; a Pi finds its TFTP server there (docs/pi-boot.md).
     if (s.server_ip.is_any()) return invalid(config, "server_ip = 0.0.0.0: DHCP needs an address");
     if (s.lease_time < 60) {
         return invalid(config, "dhcp.lease_time = " + std::to_string(s.lease_time) +

@@ -1,6 +1,6 @@
 #pragma once
 
-// Byte-level builders for tests: requests as Pi boot firmware sends them (PI-BOOT.md "DHCP",
+// Byte-level builders for tests: requests as Pi boot firmware sends them (docs/pi-boot.md "DHCP",
 // raspberrypi/firmware#871, rpi-eeprom docs on option 97) and expected replies, written out
 // field by field without using the codec under test.
 
@@ -162,7 +162,7 @@ inline std::vector<uint8_t> plain(uint8_t type, uint32_t xid, const MacAddr& mac
     return b.pad_to(300).take();
 }
 
-// Option 43 bytes from PI-BOOT.md.
+// Option 43 bytes from docs/pi-boot.md.
 inline std::vector<uint8_t> pi_option43(bool three_spaces) {
     Bytes b;
     b.raw({0x06, 0x01, 0x03, 0x0a, 0x04, 0x00, 'P', 'X', 'E'});

@@ -4,7 +4,7 @@
 // connection keeps serving everyone else meanwhile.
 //
 // RFC 1813 requires namespace operations, SETATTR, FILE_SYNC writes and COMMIT to be on stable
-// storage before the reply (NFS-NOTES 17): the store's journal fdatasyncs before such a call
+// storage before the reply (docs/pi-boot.md NFS 17): the store's journal fdatasyncs before such a call
 // returns. A profile of a 20-Pi storm had a third of the server's samples in that fdatasync on
 // the worker thread, with every other call on the worker queued behind it. These calls now run
 // on a BlockingPool and their replies come back to the connection's loop through its

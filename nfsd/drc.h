@@ -1,6 +1,6 @@
 #pragma once
 
-// Duplicate request cache for non-idempotent NFS calls (NFS-NOTES 7; chimera's nfs3_drc.h and
+// Duplicate request cache for non-idempotent NFS calls (docs/pi-boot.md NFS 7; chimera's nfs3_drc.h and
 // knfsd's nfscache.c do the same). A retransmitted REMOVE that reached us twice must get the
 // first answer, not NOENT. Keyed on the client's address without the port (a retransmit may come
 // on a new connection from a new port), the xid and a checksum of the whole call, so a reused

@@ -133,7 +133,7 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
     } else {
         w.u32(kMnt3Ok);
         w.opaque(fh.span());
-        // NFS-NOTES 15: list AUTH_SYS, the flavour every client then uses.
+        // docs/pi-boot.md NFS 15: list AUTH_SYS, the flavour every client then uses.
         w.u32(1);
         w.u32(kAuthSys);
     }

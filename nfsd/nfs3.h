@@ -101,7 +101,7 @@ bool nfs3_read(Nfs3Call& c);
 bool nfs3_write(Nfs3Call& c);
 
 // Non-idempotent procedures whose replies go through the duplicate request cache
-// (NFS-NOTES 7). SETATTR is included only when guarded; the caller checks that.
+// (docs/pi-boot.md NFS 7). SETATTR is included only when guarded; the caller checks that.
 bool nfs3_is_non_idempotent(uint32_t proc);
 
 }  // namespace rootfarm::nfsd

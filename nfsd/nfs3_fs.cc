@@ -39,7 +39,7 @@ bool nfs3_fsinfo(Nfs3Call& c, XdrWriter& out) {
     if (!c.args.ok()) return false;
     auto a = attr_or_fail(c, out, fh);
     if (!a) return true;
-    // NFS-NOTES 14: 1 MiB transfers (the kernel mounts with rsize=wsize=1048576), nanosecond
+    // docs/pi-boot.md NFS 14: 1 MiB transfers (the kernel mounts with rsize=wsize=1048576), nanosecond
     // times, one homogeneous file system with links, symlinks and settable times. Over UDP the
     // sizes shrink to what fits in a datagram.
     const uint32_t io = static_cast<uint32_t>(c.max_io);

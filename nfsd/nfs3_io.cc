@@ -48,7 +48,7 @@ bool nfs3_read(Nfs3Call& c) {
     if (attr.type != store::FileType::kRegular) return fail(kNfs3ErrInval, attr);
     if (!may_read_data(attr, c.cred)) return fail(kNfs3ErrAcces, attr);
 
-    // READ at or past EOF is OK with count 0 and eof (NFS-NOTES 12).
+    // READ at or past EOF is OK with count 0 and eof (docs/pi-boot.md NFS 12).
     uint64_t n = offset >= attr.size ? 0 : std::min<uint64_t>(attr.size - offset, count);
     n = std::min<uint64_t>(n, c.max_io);
     const bool eof = offset + n >= attr.size;
@@ -147,7 +147,7 @@ bool nfs3_write(Nfs3Call& c) {
         auto after = view->end_write(id, offset, done, sync);
         if (!after) return wcc_failure(to_nfs3_status(after.error()), target->before);
         store::Attr post = *after;
-        // A write by anyone but the owner drops setuid/setgid (NFS-NOTES 11), as the kernel's
+        // A write by anyone but the owner drops setuid/setgid (docs/pi-boot.md NFS 11), as the kernel's
         // file_remove_privs() does for a local write.
         if ((post.mode & 06000) && cred.uid != post.uid && cred.uid != 0) {
             store::SetAttrArgs clear;

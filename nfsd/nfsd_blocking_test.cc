@@ -140,7 +140,7 @@ TEST_F(NfsBlocking, RetransmitOfAHeldCreateIsNotRunTwice) {
     auto call = create_call(300, "once");
     ASSERT_TRUE(a.send_record(call));
     ASSERT_TRUE(SyncGate::get().wait_entered(std::chrono::seconds(20)));
-    // NFS-NOTES 7: the retransmit, on a new connection, finds the call in progress (dropped);
+    // docs/pi-boot.md NFS 7: the retransmit, on a new connection, finds the call in progress (dropped);
     // a later one gets the cached OK, not the EXIST a GUARDED create would give a second run.
     RawRpc again(config_.nfs.port);
     ASSERT_TRUE(again.send_record(call));

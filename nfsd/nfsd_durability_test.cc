@@ -85,7 +85,7 @@ TEST_F(NfsDurability, ExclusiveCreateRetransmitGetsTheSameObject) {
     auto [st1, fh1] = created(rpc.call(create_call(100, "lockfile", 2, 0x1122334455667788ull)));
     ASSERT_EQ(st1, kNfs3Ok);
     // A retransmit the DRC cannot catch (new connection, different xid, as after a server
-    // reboot): the persisted verifier identifies it (RFC 1813 §3.3.8, NFS-NOTES 8).
+    // reboot): the persisted verifier identifies it (RFC 1813 §3.3.8, docs/pi-boot.md NFS 8).
     RawRpc again(config_.nfs.port);
     auto [st2, fh2] = created(again.call(create_call(101, "lockfile", 2, 0x1122334455667788ull)));
     EXPECT_EQ(st2, kNfs3Ok);
@@ -110,7 +110,7 @@ TEST_F(NfsDurability, RetransmittedRemoveIsAnsweredFromTheCache) {
     ASSERT_TRUE(first);
     ASSERT_EQ(first->results().u32(), kNfs3Ok);
     // The client lost the reply and retransmits the same call on a new connection (new port):
-    // it must see the original success, not NOENT (NFS-NOTES 7).
+    // it must see the original success, not NOENT (docs/pi-boot.md NFS 7).
     RawRpc retry(config_.nfs.port);
     auto second = retry.call(remove);
     ASSERT_TRUE(second);
@@ -228,7 +228,7 @@ TEST_F(NfsDurability, HandlesSurviveARestartAndTheVerifierChanges) {
 
     server_.reset();
     start();
-    // The same handles, with no new MNT or LOOKUP: no STALE (NFS-NOTES 1).
+    // The same handles, with no new MNT or LOOKUP: no STALE (docs/pi-boot.md NFS 1).
     RawRpc after(config_.nfs.port);
     const std::vector<std::vector<uint8_t>> handles{old_root, *tmp, *kept, *hostname_dir};
     for (const auto& fh : handles) {
@@ -239,7 +239,7 @@ TEST_F(NfsDurability, HandlesSurviveARestartAndTheVerifierChanges) {
     auto r = after.call(build_call(9, kNfsProgram, 3, kNfs3Read, io_args(*kept, 0, 100)));
     ASSERT_TRUE(r);
     EXPECT_EQ(read_data(*r), "survives restarts");
-    // RFC 1813 §3.3.7: a new server instance has a new write verifier (NFS-NOTES 17).
+    // RFC 1813 §3.3.7: a new server instance has a new write verifier (docs/pi-boot.md NFS 17).
     auto now = verifier(after);
     ASSERT_TRUE(now);
     EXPECT_NE(*now, *before);

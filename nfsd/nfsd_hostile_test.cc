@@ -300,7 +300,7 @@ TEST_F(NfsHostile, AnotherClientsHandleIsRefusedNeverServed) {
     auto file = lookup_or_fail(mine, "file");
     RawRpc other(config_.nfs.port, kOtherIp);
     ASSERT_TRUE(other.connected());
-    // Each client's handles are bound to it (DESIGN.md "File handle"): client B presenting A's
+    // Each client's handles are bound to it (docs/architecture.md "File handle"): client B presenting A's
     // handles gets BADHANDLE for every kind of call, and nothing changes in either view.
     EXPECT_EQ(status(call(kNfs3GetAttr, fh_args(file), &other)), kNfs3ErrBadHandle);
     EXPECT_EQ(status(call(kNfs3Read, io_args(file, 0, 10), &other)), kNfs3ErrBadHandle);
@@ -338,7 +338,7 @@ TEST_F(NfsHostile, SameXidFromAnotherAddressIsNotAnsweredFromTheCache) {
     ASSERT_EQ(status(first), kNfs3Ok);
     RawRpc other(config_.nfs.port, kOtherIp);
     auto replay = other.call(remove);
-    // NFS-NOTES 7: the cache is keyed on the address too; B gets its own answer.
+    // docs/pi-boot.md NFS 7: the cache is keyed on the address too; B gets its own answer.
     EXPECT_EQ(status(replay), kNfs3ErrBadHandle);
     // A's retransmit still gets A's first answer.
     EXPECT_EQ(status(rpc_->call(remove)), kNfs3Ok);
@@ -348,7 +348,7 @@ TEST_F(NfsHostile, HandlesOfRemovedObjectsAndOfAResetClientAreStale) {
     auto fh = new_handle(create(root_, "gone"));
     ASSERT_FALSE(fh.empty());
     ASSERT_EQ(status(call(kNfs3Remove, dirop(root_, "gone"))), kNfs3Ok);
-    // NFS-NOTES 12: STALE, not NOENT.
+    // docs/pi-boot.md NFS 12: STALE, not NOENT.
     EXPECT_EQ(status(call(kNfs3GetAttr, fh_args(fh))), kNfs3ErrStale);
     EXPECT_EQ(status(call(kNfs3Write, write_args(fh, 0, 1, "x"))), kNfs3ErrStale);
     EXPECT_EQ(status(create(fh, "child")), kNfs3ErrStale);

@@ -167,7 +167,7 @@ int serve_with_portmap(NfsConfig::Portmap mode, const std::function<int()>& whil
 
 TEST(NfsPortmap, AnswersRpcinfoOnPort111) {
     // "builtin", and "auto" with no rpcbind running: the server answers portmap itself so an
-    // unmodified kernel nfsroot= finds MOUNT and NFS (DESIGN.md, NFS-NOTES 16).
+    // unmodified kernel nfsroot= finds MOUNT and NFS (docs/architecture.md, docs/pi-boot.md NFS 16).
     for (auto mode : {NfsConfig::Portmap::kBuiltin, NfsConfig::Portmap::kAuto}) {
         auto [status, text] = in_namespaces([mode] { return serve_with_portmap(mode, rpcinfo_p); });
         if (status == 77) GTEST_SKIP() << "no permission to create namespaces";

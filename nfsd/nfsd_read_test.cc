@@ -63,7 +63,7 @@ std::vector<uint8_t>* NfsRead::root_;
 TEST_F(NfsRead, LibnfsMountsAndReadsAFile) {
     LibNfs nfs(*config_);
     ASSERT_TRUE(nfs.mounted()) << nfs.error();
-    // The client's own name, generated at MNT over the image's "golden" (issue 7).
+    // The client's own name, generated at MNT over the image's "golden".
     EXPECT_EQ(nfs.read_file("/etc/hostname"), "pi-test\n");
     EXPECT_EQ(nfs.read_file("/big.bin"), big_content());
 }
@@ -82,7 +82,7 @@ TEST_F(NfsRead, StatShowsStoredOwnerModeAndOneFsid) {
     EXPECT_EQ(home.nfs_uid, 1000u);
     EXPECT_TRUE(S_ISDIR(home.nfs_mode));
     EXPECT_EQ(su.nfs_mode & 07777, 04755u);
-    // NFS-NOTES 2: one fsid for the whole export.
+    // docs/pi-boot.md NFS 2: one fsid for the whole export.
     EXPECT_EQ(secret.nfs_dev, root.nfs_dev);
     EXPECT_EQ(home.nfs_dev, root.nfs_dev);
     EXPECT_NE(secret.nfs_ino, home.nfs_ino);
@@ -164,7 +164,7 @@ std::vector<std::string> list_raw(RawRpc& rpc, const std::vector<uint8_t>& dir, 
         XdrWriter w(args);
         w.opaque(dir);
         w.u64(cookie);
-        // Linux resends stale verifiers: a made-up one must never be refused (NFS-NOTES 4).
+        // Linux resends stale verifiers: a made-up one must never be refused (docs/pi-boot.md NFS 4).
         w.u64(cookie ? 0xdeadbeefcafef00dull : 0);
         if (plus) w.u32(dircount);
         w.u32(maxcount);

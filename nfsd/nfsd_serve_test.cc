@@ -54,7 +54,7 @@ TEST_F(NfsServe, ServesAndKeepsHandlesAcrossAKill) {
         ASSERT_TRUE(serve.wait_ready()) << serve.log();
         LibNfs nfs(config_);
         ASSERT_TRUE(nfs.mounted()) << nfs.error() << serve.log();
-        // Its configured name, generated in its view at MNT (issue 7).
+        // Its configured name, generated in its view at MNT.
         EXPECT_EQ(nfs.read_file("/etc/hostname"), "kitchen\n");
         ASSERT_TRUE(nfs.write_file("/tmp/state", "written before the crash"));
         auto r = mount_root(config_.nfs.mount_port);

@@ -92,7 +92,7 @@ TEST_F(NfsWrite, NamespaceOperations) {
     ASSERT_EQ(nfs_rename(c, "/work/hard", "/work/renamed"), 0) << nfs.error();
     EXPECT_EQ(nfs.read_file("/work/renamed"), "A");
     ASSERT_EQ(nfs_mkdir(c, "/work/sub"), 0);
-    // NFS-NOTES 15: a directory's nlink is 2 + its subdirectories.
+    // docs/pi-boot.md NFS 15: a directory's nlink is 2 + its subdirectories.
     EXPECT_EQ(stat(nfs, "/work").nfs_nlink, 3u);
     EXPECT_EQ(nfs_rmdir(c, "/work"), -ENOTEMPTY);
     ASSERT_EQ(nfs_rmdir(c, "/work/sub"), 0);
@@ -172,7 +172,7 @@ TEST_F(NfsWrite, PermissionDeniedForNonOwner) {
 }
 
 TEST_F(NfsWrite, OwnerMayWriteItsReadOnlyFile) {
-    // NFS-NOTES 11: git and dpkg create a 0444 file and then write it.
+    // docs/pi-boot.md NFS 11: git and dpkg create a 0444 file and then write it.
     LibNfs pi(config_, 1000, 1000);
     ASSERT_TRUE(pi.mounted());
     nfsfh* fh = nullptr;
@@ -222,7 +222,7 @@ TEST_F(NfsWrite, HardLinkCopyUpIsSeenThroughTheOtherName) {
 
 TEST_F(NfsWrite, RenameOverAnOpenFile) {
     // dpkg's write-then-rename: the new file's handle keeps working after it replaced the old
-    // name (NFS-NOTES 1); the replaced file's handle is dead: STALE, not NOENT.
+    // name (docs/pi-boot.md NFS 1); the replaced file's handle is dead: STALE, not NOENT.
     LibNfs nfs(config_);
     ASSERT_TRUE(nfs.write_file("/tmp/conf", "old"));
     RawRpc rpc(config_.nfs.port);

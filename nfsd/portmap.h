@@ -1,7 +1,7 @@
 #pragma once
 
 // Portmap v2 (RFC 1833 §3): NULL, GETPORT and DUMP answered from our own table, so an
-// unmodified kernel nfsroot= finds MOUNT and NFS without an rpcbind on the host (NFS-NOTES 16).
+// unmodified kernel nfsroot= finds MOUNT and NFS without an rpcbind on the host (docs/pi-boot.md NFS 16).
 // With a running rpcbind ("auto" mode) we register there instead.
 
 #include <cstdint>

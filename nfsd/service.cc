@@ -11,7 +11,7 @@ namespace rootfarm::nfsd {
 namespace {
 
 // Over UDP a reply must fit one datagram; the kernel client does not use UDP at all
-// (E2E-NOTES), but other clients may.
+// (docs/pi-boot.md, "What the kernel client sends"), but other clients may.
 constexpr size_t kUdpMaxIo = 32768;
 constexpr size_t kTcpMaxIo = 1u << 20;
 
@@ -72,7 +72,7 @@ SyncHandler sync_handler(uint32_t proc) {
     }
 }
 
-// Calls that may wait on a journal or data fdatasync before their reply (NFS-NOTES 17).
+// Calls that may wait on a journal or data fdatasync before their reply (docs/pi-boot.md NFS 17).
 bool may_block(uint32_t proc) {
     return nfs3_is_non_idempotent(proc) || proc == kNfs3Commit;
 }
@@ -88,7 +88,7 @@ std::vector<uint8_t> run_sync(Nfs3Call& c) {
 
 uint64_t new_write_verifier() {
     // RFC 1813 §3.3.7: the verifier must change when the server restarts so clients resend
-    // uncommitted data (NFS-NOTES 17); time plus randomness makes two starts differ.
+    // uncommitted data (docs/pi-boot.md NFS 17); time plus randomness makes two starts differ.
     std::random_device rd;
     uint64_t r = uint64_t{rd()} << 32 | rd();
     return r ^ static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
@@ -160,7 +160,7 @@ bool Service::handle(Request req) {
             return true;
         default:
             // Includes NFSACL (100227): the kernel probes it once, gets PROG_UNAVAIL and stops
-            // asking (E2E-NOTES "What the kernel client sends").
+            // asking (docs/pi-boot.md, "What the kernel client sends").
             req.respond(accepted_reply(h.xid, AcceptStat::kProgUnavail));
             return true;
     }
@@ -231,7 +231,7 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     }
     std::optional<DrcKey> key;
     if (nfs3_is_non_idempotent(h.proc)) {
-        // NFS-NOTES 7: mark in progress before executing; a retransmit meanwhile is dropped
+        // docs/pi-boot.md NFS 7: mark in progress before executing; a retransmit meanwhile is dropped
         // (the client will retransmit again), a later one gets the cached reply.
         key = drc_key(req.peer.value, *req.record);
         std::vector<uint8_t> cached;

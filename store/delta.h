@@ -44,7 +44,7 @@ struct DeltaObject {
     Attr attr;            // complete attributes; the view fills in fsid, fileid and used
     ObjectId parent = 0;  // directories: where ".." leads in this view
     uint8_t flags = 0;
-    uint64_t verifier = 0;  // EXCLUSIVE create (RFC 1813 §3.3.8), NFS-NOTES 8
+    uint64_t verifier = 0;  // EXCLUSIVE create (RFC 1813 §3.3.8), docs/pi-boot.md NFS 8
     std::string target;     // symlinks the client made
 
     bool has(Flags f) const { return (flags & f) != 0; }

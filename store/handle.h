@@ -7,7 +7,7 @@
 // The tag binds a handle to the client it was issued to: a forged, altered, truncated or other
 // client's handle fails it (EBADF, NFS3ERR_BADHANDLE). A genuine handle whose salt (the client
 // was reset) or generation (the image was re-indexed from scratch) is not current, or whose
-// object is gone, is stale (ESTALE, NFS3ERR_STALE; NFS-NOTES 12).
+// object is gone, is stale (ESTALE, NFS3ERR_STALE; docs/pi-boot.md NFS 12).
 
 #include <xxhash.h>
 
@@ -35,7 +35,7 @@ class HandleKey {
     static constexpr size_t kHandleSize = 38;
 
     // Reads <state_dir>/secret, creating it (0600, random) on first start. The secret must
-    // survive restarts: handles must (NFS-NOTES 1).
+    // survive restarts: handles must (docs/pi-boot.md NFS 1).
     static Result<HandleKey> load_or_create(const std::filesystem::path& path);
     explicit HandleKey(std::string secret) : secret_(std::move(secret)) {}
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // The persisted object ids of one image: every path of the image keeps its id across restarts
-// and re-walks, so handles and fileids handed out once stay valid (NFS-NOTES 1, 3).
+// and re-walks, so handles and fileids handed out once stay valid (docs/pi-boot.md NFS 1, 3).
 //
 // File <state_dir>/index/<image>.ids, text, rewritten atomically when ids are added:
 //   rootfarm-ids 2 <generation>
@@ -32,7 +32,7 @@
 namespace rootfarm::store {
 
 // Objects a client creates take ids from here up (delta.h); image objects stay below, so the
-// fileids of both fit 32 bits (NFS-NOTES 3) until a client made 2^31 objects.
+// fileids of both fit 32 bits (docs/pi-boot.md NFS 3) until a client made 2^31 objects.
 constexpr ObjectId kFirstClientId = ObjectId{1} << 31;
 
 class IdMap {

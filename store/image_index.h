@@ -3,7 +3,7 @@
 // The in-memory index of one image: `<state_dir>/images/<name>/root/` with the boot tree
 // `<...>/boot/` mounted at StoreOptions::boot_mount, walked once when the image is first used.
 // LOOKUP, GETATTR, READDIR and READLINK on image objects are answered from here without a
-// system call (DESIGN.md "The store"); only reads open the backing files.
+// system call (docs/architecture.md "The store"); only reads open the backing files.
 //
 // Owners, modes and device numbers are those of the files, overridden by the image's
 // `metadata` file if it has one (image_metadata.h).
@@ -16,7 +16,7 @@
 // image's at the same path; its directories merge with the image's. Layers cannot remove an
 // image file. A missing layer is an error (the image would boot without its fix-ups). Hard links
 // within a tree (same inode) are one object. A directory's link count is 2 + its subdirectories
-// (NFS-NOTES 15); a file's is the number of its names in the image. Object ids come from the
+// (docs/pi-boot.md NFS 15); a file's is the number of its names in the image. Object ids come from the
 // image's persisted IdMap. Immutable once built, so any number of threads may read it.
 
 #include <cstdint>

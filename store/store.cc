@@ -236,7 +236,7 @@ class StoreImpl final : public Store {
     // An image indexed for the first time without a client's old image to carry ids from (a
     // new Pi, or the TFTP of an unknown one, used it first) carries them from this one:
     // usually the version it replaces. Kept deltas of clients still on that version then find
-    // their objects on the same paths when they move (issue 7).
+    // their objects on the same paths when they move.
     std::string newest_ids_locked(const std::string& except) const {
         std::string newest;
         std::filesystem::file_time_type newest_time;

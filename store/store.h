@@ -64,8 +64,8 @@ struct Attr {
     uint64_t used = 0;  // bytes allocated
     uint32_t rdev_major = 0;
     uint32_t rdev_minor = 0;
-    uint64_t fsid = 0;    // one fsid for the whole view (NFS-NOTES 2)
-    uint64_t fileid = 0;  // == object id; below 2^32 where possible (NFS-NOTES 3)
+    uint64_t fsid = 0;    // one fsid for the whole view (docs/pi-boot.md NFS 2)
+    uint64_t fileid = 0;  // == object id; below 2^32 where possible (docs/pi-boot.md NFS 3)
     Time atime, mtime, ctime;
 };
 
@@ -75,7 +75,7 @@ struct WccAttr {
     Time mtime, ctime;
 };
 
-// Captured atomically with the change it brackets (NFS-NOTES 10).
+// Captured atomically with the change it brackets (docs/pi-boot.md NFS 10).
 struct Wcc {
     std::optional<WccAttr> before;
     std::optional<Attr> after;

@@ -1,5 +1,5 @@
 // ClientViewImpl: namespace operations and SETATTR. Each one is a single journal record,
-// durable before it returns (NFS-NOTES 17).
+// durable before it returns (docs/pi-boot.md NFS 17).
 
 #include <unistd.h>
 
@@ -108,7 +108,7 @@ Result<NewObject> ClientViewImpl::create(ObjectId dir, std::string_view name,
         SetAttrArgs attrs = args.attrs;
         if (args.mode == CreateArgs::Mode::kExclusive) {
             // The verifier is kept with the object, not in its times: the client's SETATTR
-            // after an exclusive create must not erase it (NFS-NOTES 8).
+            // after an exclusive create must not erase it (docs/pi-boot.md NFS 8).
             o.verifier = args.verifier;
             attrs = SetAttrArgs{};
         }

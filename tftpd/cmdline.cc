@@ -68,7 +68,7 @@ std::string generate_cmdline(std::string_view original, Ipv4 server, uint32_t rs
     // The firmware reads only the first line of cmdline.txt.
     original = original.substr(0, original.find('\n'));
     std::string size = std::to_string(rsize);
-    // The kernel's default rsize/wsize for nfsroot is 4 KiB (PI-BOOT.md), hence explicit sizes.
+    // The kernel's default rsize/wsize for nfsroot is 4 KiB (docs/pi-boot.md), hence explicit sizes.
     std::string line = "root=/dev/nfs nfsroot=" + server.to_string() +
                        ":/,vers=3,tcp,rsize=" + size + ",wsize=" + size + " ip=dhcp rw rootwait";
     // Ours come first so that everything after a "--" (arguments for init) stays after it; past

@@ -11,7 +11,7 @@ std::vector<uint8_t> bytes(std::string_view s) {
     return {s.begin(), s.end()};
 }
 
-// The RRQ a Pi 4 EEPROM sends for its first boot file (PI-BOOT.md: tsize 0, blksize 1024).
+// The RRQ a Pi 4 EEPROM sends for its first boot file (docs/pi-boot.md: tsize 0, blksize 1024).
 const std::string kPi4Rrq(
     "\x00\x01"
     "1a2b3c4d/start4.elf\x00"

@@ -1,6 +1,6 @@
 #pragma once
 
-// From a TFTP file name to a file inside one client's boot view (PI-BOOT.md "TFTP").
+// From a TFTP file name to a file inside one client's boot view (docs/pi-boot.md "TFTP").
 
 #include <optional>
 #include <string>

@@ -222,7 +222,7 @@ void TftpServer::Impl::prepare(std::shared_ptr<Active> r) {
         Ipv4 server = config_.server_ip.is_any() ? r->local_addr : config_.server_ip;
         read_whole(*loop_, std::move(original), kMaxCmdline,
                    [this, r, server, netascii](Result<std::string> text) {
-                       const std::string_view image_line = text ? *text : "";
+                       const std::string image_line = text ? std::move(*text) : std::string();
                        std::string line =
                            config_.tftp.rewrite_cmdline || !mounts_nfs_root(image_line)
                                ? generate_cmdline(image_line, server, config_.tftp.nfs_rsize)

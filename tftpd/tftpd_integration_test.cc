@@ -172,7 +172,7 @@ TEST_F(TftpServeTest, ServedCmdlineIsTheImagesOrOneGenerated) {
 }
 
 TEST_F(TftpServeTest, EarlyTerminateAfterOackThenTheRealRequest) {
-    // PI-BOOT: the Pi takes the OACK for the size, says "Early terminate", asks again.
+    // docs/pi-boot.md: the Pi takes the OACK for the size, says "Early terminate", asks again.
     RawClient probe;
     auto oack = request(probe, "start4.elf", {{"tsize", "0"}, {"blksize", "1024"}});
     ASSERT_TRUE(oack);
@@ -389,7 +389,7 @@ class TftpServeManyTest : public TftpServeTest {
 };
 
 TEST_F(TftpServeManyTest, FiftyConcurrentCurlClientsAllGetTheWholeFile) {
-    // A boot storm: 50 clients fetch one ~3 MB file at once (PI-BOOT: 30-60 Pis booting together
+    // A boot storm: 50 clients fetch one ~3 MB file at once (docs/pi-boot.md: 30-60 Pis booting together
     // is where other setups struggle).
     ASSERT_EQ(sh("for i in $(seq 1 50); do curl -sS --tftp-blksize 1024 -o " + out_.string() +
                  "/k$i " + url_ + "kernel8.img & done; wait"),

@@ -212,7 +212,7 @@ void Transfer::on_datagram(UdpSocket& sock, const Datagram& d) {
             std::string what =
                 err ? "error " + std::to_string(err->code) + " \"" + err->message + "\""
                     : "malformed error";
-            // PI-BOOT: a Pi takes the OACK for the size, answers ERROR 0 "Early terminate",
+            // docs/pi-boot.md: a Pi takes the OACK for the size, answers ERROR 0 "Early terminate",
             // and asks again; that ends this transfer quietly.
             finish(state_ == State::kOack ? TransferOutcome::Kind::kEarlyTerminate
                                           : TransferOutcome::Kind::kClientError,
@@ -242,7 +242,7 @@ void Transfer::on_ack(uint16_t block) {
     const auto diff = static_cast<uint16_t>(block - static_cast<uint16_t>(base_ - 1));
     // diff 0 acknowledges again what was already acknowledged. It never triggers a
     // retransmit: answering duplicate ACKs with DATA is the Sorcerer's Apprentice bug
-    // (RFC 1123 §4.2.3.1), and PI-BOOT notes start4.elf hangs on duplicate DATA. If the client
+    // (RFC 1123 §4.2.3.1), and docs/pi-boot.md notes start4.elf hangs on duplicate DATA. If the client
     // really lost the window, the timer resends it.
     if (diff == 0 || diff > count_) return;
     const uint64_t acked = base_ - 1 + diff;

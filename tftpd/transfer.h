@@ -39,7 +39,7 @@ struct TransferParams {
 struct TransferOutcome {
     enum class Kind {
         kComplete,        // the last block was acknowledged
-        kEarlyTerminate,  // the client answered the OACK with an ERROR (PI-BOOT: normal)
+        kEarlyTerminate,  // the client answered the OACK with an ERROR (docs/pi-boot.md: normal)
         kClientError,     // the client sent an ERROR during the data phase
         kTimeout,         // no progress after `retries` retransmits
         kReadError,       // the file could not be read

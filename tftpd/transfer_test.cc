@@ -139,7 +139,7 @@ TEST_F(TransferTest, DuplicateAckSendsNothing) {
     auto d2 = c.recv(milliseconds(5000));
     ASSERT_TRUE(d2);
     EXPECT_EQ(block_of(*d2), 2);
-    // PI-BOOT: DATA in answer to a duplicate ACK hangs start4.elf.
+    // docs/pi-boot.md: DATA in answer to a duplicate ACK hangs start4.elf.
     c.reply(encode_ack(1));
     c.reply(encode_ack(1));
     EXPECT_FALSE(c.recv(milliseconds(300)));
