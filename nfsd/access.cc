@@ -75,23 +75,63 @@ uint32_t access_bits(const Attr& attr, const Cred& cred, uint32_t requested) {
     return granted & requested;
 }
 
+// knfsd runs a call with uid 0 with the capabilities a local root has (CAP_CHOWN, CAP_FOWNER,
+// CAP_FSETID) and drops them for every other uid (nfsd_setuser), so "capable" below is uid 0.
 int setattr_permission(const Attr& attr, const Cred& cred, const store::SetAttrArgs& args) {
+    using How = store::SetAttrArgs::TimeHow;
     const bool root = cred.uid == 0;
     const bool owner = cred.uid == attr.uid;
-    if (args.mode && !root && !owner) return EPERM;
-    if (args.uid && *args.uid != attr.uid && !root) return EPERM;
-    if (args.gid && *args.gid != attr.gid && !root) {
-        // chown(2): the owner may change the group to one it belongs to.
-        if (!owner || !in_group(cred, *args.gid)) return EPERM;
+    const bool explicit_time =
+        args.atime_how == How::kClientTime || args.mtime_how == How::kClientTime;
+    const bool now_time = args.atime_how == How::kServerTime || args.mtime_how == How::kServerTime;
+    // nfsd_setattr: a size change, and times set to the server's clock with no explicit time
+    // beside them (utimes(2) with NULL), need write access, which the owner has whatever the
+    // mode (NFSD_MAY_OWNER_OVERRIDE). A size change of a non-regular file was refused before.
+    if ((args.size || (now_time && !explicit_time)) && !may_write_data(attr, cred)) return EACCES;
+    if (root) return 0;
+    // setattr_prepare, chown_ok(): without CAP_CHOWN only the owner may "change" the owner, and
+    // only to itself; a non-owner's no-op chown is EPERM.
+    if (args.uid && !(owner && *args.uid == attr.uid)) return EPERM;
+    // chgrp_ok(): only the owner, to the file's own group or one it is a member of.
+    if (args.gid && !(owner && (*args.gid == attr.gid || in_group(cred, *args.gid)))) {
+        return EPERM;
     }
-    if (args.size && attr.type == FileType::kRegular && !may_write_data(attr, cred)) return EACCES;
-    using How = store::SetAttrArgs::TimeHow;
-    // utimes(2): setting explicit times needs ownership; "now" needs ownership or write access.
-    bool explicit_time = args.atime_how == How::kClientTime || args.mtime_how == How::kClientTime;
-    bool now_time = args.atime_how == How::kServerTime || args.mtime_how == How::kServerTime;
-    if (explicit_time && !root && !owner) return EPERM;
-    if (now_time && !root && !owner && !may_write(attr, cred)) return EACCES;
+    // inode_owner_or_capable() for a mode change and for explicit times (ATTR_[AM]TIME_SET).
+    if ((args.mode || explicit_time) && !owner) return EPERM;
     return 0;
+}
+
+void drop_setid_bits(const Attr& attr, const Cred& cred, store::SetAttrArgs& args) {
+    constexpr uint32_t kSetUid = 04000, kSetGid = 02000, kGroupExec = 0010;
+    const bool root = cred.uid == 0;
+    // setattr_prepare(): a chmod by someone outside the file's (new) group and without
+    // CAP_FSETID loses setgid without an error, or user 1000 could make a file of group root run
+    // with group root.
+    if (args.mode && !root && !in_group(cred, args.gid.value_or(attr.gid))) {
+        *args.mode &= ~kSetGid;
+    }
+    // A truncate by anyone but the owner or root drops both, as a WRITE by them does.
+    if (args.size && !root && cred.uid != attr.uid && (attr.mode & (kSetUid | kSetGid)) &&
+        !args.mode) {
+        args.mode = attr.mode & ~(kSetUid | kSetGid);
+    }
+    if ((args.uid || args.gid) && attr.type != FileType::kDirectory) {
+        // nfsd_sanitize_attrs(): a chown or chgrp of a non-directory revokes setuid whoever asks,
+        // root included, and setgid where group-exec makes it a real one. With a new mode in the
+        // same call, the bits go from that mode.
+        if (args.mode) {
+            *args.mode &= ~kSetUid;
+            if (*args.mode & kGroupExec) *args.mode &= ~kSetGid;
+        } else {
+            uint32_t m = attr.mode & ~kSetUid;
+            // setattr_should_drop_sgid(): setgid without group-exec (a locking mark) stays unless
+            // the caller is outside the file's group and not root.
+            if ((m & kSetGid) && ((m & kGroupExec) || (!root && !in_group(cred, attr.gid)))) {
+                m &= ~kSetGid;
+            }
+            if (m != attr.mode) args.mode = m;
+        }
+    }
 }
 
 }  // namespace rootfarm::nfsd

@@ -38,8 +38,8 @@ bool may_write(const store::Attr& attr, const Cred& cred);
 bool may_exec(const store::Attr& attr, const Cred& cred);
 
 // WRITE and truncating SETATTR: the owner may write a file whose mode forbids it, since in NFSv3
-// there is no OPEN and the client already checked at open(2) time (NFS-NOTES 11: git and dpkg
-// create 0444 files and then write them). knfsd does the same (NFSD_MAY_OWNER_OVERRIDE).
+// there is no OPEN and the client already checked at open(2) time (docs/pi-boot.md NFS 11: git and
+// dpkg create 0444 files and then write them). knfsd does the same (NFSD_MAY_OWNER_OVERRIDE).
 bool may_write_data(const store::Attr& attr, const Cred& cred);
 // READ: owner override as above, and reading an execute-only file is allowed because the client
 // must page in binaries it may execute (knfsd).
@@ -52,8 +52,14 @@ bool may_delete(const store::Attr& dir, const store::Attr& victim, const Cred& c
 // The ACCESS3 bits of `requested` that the caller holds on `attr` (RFC 1813 §3.3.4).
 uint32_t access_bits(const store::Attr& attr, const Cred& cred, uint32_t requested);
 
-// Whether `cred` may apply SETATTR `args` to an object with `attr` (chmod, chown, utimes and
-// truncate rules of POSIX). Returns 0 or an errno (EPERM / EACCES).
+// Whether `cred` may apply SETATTR `args` to an object with `attr`, decided as knfsd does:
+// nfsd_setattr's write-access check first (EACCES), then the VFS's setattr_prepare (EPERM).
+// Returns 0 or that errno. Root is uid 0 after root_squash (squash above).
 int setattr_permission(const store::Attr& attr, const Cred& cred, const store::SetAttrArgs& args);
+
+// The set-id bits a permitted SETATTR drops on its own, folded into `args.mode`: setgid from a
+// chmod by someone outside the group, setuid/setgid from a chown of a non-directory, and both
+// from a truncate by someone other than the owner.
+void drop_setid_bits(const store::Attr& attr, const Cred& cred, store::SetAttrArgs& args);
 
 }  // namespace rootfarm::nfsd

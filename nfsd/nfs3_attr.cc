@@ -13,7 +13,7 @@ FhArg read_fh(Nfs3Call& c) {
     if (!c.args.ok()) return out;
     auto id = c.view.resolve(fh);
     if (!id) {
-        // A handle that no longer resolves is STALE, not NOENT (NFS-NOTES 12).
+        // A handle that no longer resolves is STALE, not NOENT (docs/pi-boot.md NFS 12).
         out.status = to_nfs3_status(id.error());
         if (out.status == kNfs3ErrServerFault) out.status = kNfs3ErrStale;
         return out;
@@ -84,28 +84,21 @@ bool nfs3_setattr(Nfs3Call& c, XdrWriter& out) {
         write_unchanged_wcc(out, *before);
         return true;
     }
+    // nfsd_setattr: a size change is for regular files only (fh_verify with S_IFREG; the wrong
+    // type is INVAL in NFSv3), checked before permissions; a mode change of a symlink is ignored
+    // (nfsd_sanitize_attrs), so it needs no ownership either.
+    if (args.size && before->type != store::FileType::kRegular) {
+        out.u32(before->type == store::FileType::kDirectory ? kNfs3ErrIsDir : kNfs3ErrInval);
+        write_unchanged_wcc(out, *before);
+        return true;
+    }
+    if (before->type == store::FileType::kSymlink) args.mode.reset();
     if (int e = setattr_permission(*before, c.cred, args)) {
         out.u32(errno_to_nfs3(e));
         write_unchanged_wcc(out, *before);
         return true;
     }
-    // chmod(2): whoever is outside the file's (new) group may not set setgid; the bit is
-    // dropped without an error (Linux setattr_prepare), or user 1000 could turn a file of
-    // group root into a program that runs with group root.
-    if (args.mode && (*args.mode & 02000) && c.cred.uid != 0 &&
-        !in_group(c.cred, args.gid.value_or(before->gid))) {
-        *args.mode &= ~02000u;
-    }
-    if (args.size && before->type == store::FileType::kDirectory) {
-        out.u32(kNfs3ErrIsDir);
-        write_unchanged_wcc(out, *before);
-        return true;
-    }
-    // A truncate by someone other than the owner drops setuid/setgid (NFS-NOTES 11), as a
-    // local truncate(2) would; a chown by non-root drops them too (POSIX chown).
-    bool drop_ids = (args.size && c.cred.uid != before->uid && c.cred.uid != 0) ||
-                    ((args.uid || args.gid) && c.cred.uid != 0);
-    if (drop_ids && (before->mode & 06000) && !args.mode) args.mode = before->mode & ~06000u;
+    drop_setid_bits(*before, c.cred, args);
     auto wcc = c.view.setattr(fh.id, args);
     if (!wcc) {
         out.u32(to_nfs3_status(wcc.error()));

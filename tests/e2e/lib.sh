@@ -81,7 +81,7 @@ e2e_ns_spawn() {
 }
 
 # Prints "kvm" when KVM can boot this kernel, else "tcg". On a PVM host /dev/kvm exists but
-# QEMU aborts or the kernel hangs (E2E-NOTES.md), so the probe boots the real kernel with no
+# QEMU aborts or the kernel hangs (docs/pi-boot.md, "Machine"), so the probe boots the real kernel with no
 # root and waits (bounded) for its panic. The answer is cached per host boot.
 e2e_accel() {
     local cache="$1" kernel="$2" boot_id answer out
@@ -205,6 +205,9 @@ e2e_diagnose() {
 e2e_build_package() {
     local out="$1" pkg
     pkg="$(mktemp -d)"
+    # The tree's top is the package's "./", which dpkg applies to the client's "/": mktemp's 0700
+    # would lock every user but root out of the whole root from then on.
+    chmod 0755 "$pkg"
     mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin"
     cat > "$pkg/DEBIAN/control" <<CONTROL
 Package: rootfarm-e2e-hello

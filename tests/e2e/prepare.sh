@@ -36,7 +36,7 @@ log() { echo "prepare.sh: $*" >&2; }
 # --- host packages --------------------------------------------------------------------------
 # busybox-static is not installed on the host (it conflicts with the busybox package the other
 # tests use): its binary is taken from the downloaded .deb like the kernel.
-host_packages=(qemu-system-x86 ipxe-qemu kmod cpio iproute2)
+host_packages=(qemu-system-x86 ipxe-qemu kmod cpio iproute2 gcc libc6-dev)
 [ "$variant" = debootstrap ] && host_packages+=(debootstrap)
 missing=()
 for p in "${host_packages[@]}"; do
@@ -137,11 +137,18 @@ mv "$cache/out/initrd.img.tmp" "$cache/out/initrd.img"
 rm -rf "$ird"
 trap - EXIT
 
+# --- the self-test's helper program ----------------------------------------------------------
+# Static, so it runs on either root whatever its C library.
+gcc -static -O2 -Wall -o "$cache/out/seekdir_check.tmp" "$here/seekdir_check.c" \
+    || fail "gcc -static could not build seekdir_check.c"
+mv "$cache/out/seekdir_check.tmp" "$cache/out/seekdir_check"
+
 # --- root trees -----------------------------------------------------------------------------
 # The files the VM runs from the repo are (re)installed on every run so an edit takes effect.
 install_e2e_files() {
     local root="$1"
     install -D -m 0755 "$here/selftest.sh" "$root/e2e/selftest.sh"
+    install -D -m 0755 "$cache/out/seekdir_check" "$root/e2e/seekdir_check"
     install -D -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
     # The self-test removes it: its presence is how a client recognises a pristine root.
     echo "golden" > "$root/e2e/delete-me"
@@ -156,9 +163,11 @@ if [ "$variant" = busybox ]; then
     chmod 1777 "$root/tmp" "$root/var/tmp"
     chmod 0700 "$root/root"
     : > "$root/var/lib/dpkg/status"
-    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
-        > "$root/etc/passwd"
-    printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+    # e2e (65533) is the unprivileged user the self-test's permission checks run as (busybox su).
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+        'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+        'e2e:x:65533:65533:e2e:/nonexistent:/bin/sh' > "$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\ne2e:x:65533:\n' > "$root/etc/group"
     echo rootfarm-e2e > "$root/etc/hostname"
     printf 'NAME="busybox root served by rootfarm"\nID=busybox\n' > "$root/etc/os-release"
     rm -f "$root/sbin/init"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: a real Linux kernel netboots from `rootfarm serve` in a VM (issue 8).
+# End-to-end: a real Linux kernel netboots from `rootfarm serve` in a VM.
 #
 # In a network namespace of its own (bridge br0 10.77.0.1/24 + tap0, no route out) it starts
 # `rootfarm serve` with DHCP in server mode, TFTP on 69, NFS on 2049, MOUNT, and the built-in
@@ -145,6 +145,16 @@ boot() {
     fi
     [ -n "$trace_out" ] || grep -aq "ROOTFARM-E2E: DPKG ok" "$console" ||
         fail_check "[$label] dpkg -i was not run"
+    if [ -z "$trace_out" ]; then
+        grep -aq "ROOTFARM-E2E: PERMISSIONS ok" "$console" ||
+            fail_check "[$label] the unprivileged SETATTR checks did not run"
+        local seek_line
+        seek_line="$(grep -a "ROOTFARM-E2E: SEEKDIR" "$console" | head -n1 | tr -d '\r' || true)"
+        case "$seek_line" in
+            "ROOTFARM-E2E: SEEKDIR ok"*) e2e_log "[$label] ${seek_line#ROOTFARM-E2E: }" ;;
+            *) fail_check "[$label] telldir/seekdir: ${seek_line:-no SEEKDIR line}" ;;
+        esac
+    fi
     if [ "$variant" = debootstrap ]; then
         grep -aq "ROOTFARM-E2E: MULTI-USER active" "$console" \
             || fail_check "[$label] systemd did not reach multi-user.target"

@@ -4,6 +4,8 @@
 #   STATE pristine | STATE dirty <boots>   what this client's root looked like at start
 #   RESTART-POINT      I/O is in flight and files are held open; the harness may now kill -9 and
 #                      restart the server, then writes RESUME on the control port (ttyS1)
+#   SEEKDIR ok ... | SEEKDIR FAIL <what>   telldir/seekdir (seekdir_check.c); not fatal here
+#   PERMISSIONS ok     an unprivileged user's chown/chgrp/chmod/touch were refused as they should
 #   PASS | FAIL <what>
 # Kernel parameters: rootfarm.e2e.size=MB (the big file, default 100),
 # rootfarm.e2e.ctl=DEV (control port, default /dev/ttyS1; "none" = do not wait),
@@ -127,6 +129,65 @@ drop_caches
 rmdir d/e/f d/e || fail "rmdir"
 rm d/file-1* || fail "rm glob"
 [ "$(ls d | wc -l)" = 189 ] || fail "after rm: $(ls d | wc -l) entries, want 189"
+
+# telldir/seekdir through this kernel's client: the positions are the server's READDIR cookies.
+# The harness judges the line; a failure here does not stop the rest of the test.
+line="$(/e2e/seekdir_check "$w/seekdir" 300 2>&1 | head -n1)"
+case "$line" in
+    SEEKDIR*) say "$line" ;;
+    *) say "SEEKDIR FAIL $line" ;;
+esac
+
+# --- an unprivileged user's SETATTRs ------------------------------------------------------
+# The client sends chown, chmod and explicit times to the server unchecked: the server must
+# refuse them as the kernel's setattr_prepare() would (EPERM); touch (times set to "now") needs
+# write access. as_user runs its arguments as uid/gid 65533 without supplementary groups:
+# util-linux setpriv on the Debian root, busybox su with the e2e user prepare.sh adds on the
+# busybox root (busybox setpriv cannot change ids).
+as_user() {
+    if setpriv --help 2>&1 | grep -q -- --reuid; then
+        setpriv --reuid=65533 --regid=65533 --clear-groups "$@"
+    else
+        su -s /bin/sh -c 'exec "$0" "$@"' -- e2e "$@"
+    fi
+}
+# Fails unless "$@", as uid 65533, fails with the error message $1.
+expect_refused() {
+    want="$1"
+    shift
+    out="$(as_user "$@" 2>&1)" && fail "as uid 65533, $* succeeded; want '$want'"
+    case "$out" in
+        *"$want"*) ;;
+        *) fail "as uid 65533, $*: '$out'; want '$want'" ;;
+    esac
+}
+pw=/var/tmp/rootfarm-e2e-perm
+eperm="Operation not permitted"
+rm -rf "$pw" && mkdir -m 0777 "$pw" || fail "mkdir $pw"
+for f in theirs:644 shared:666; do
+    echo x > "$pw/${f%:*}" && chown 65534:65534 "$pw/${f%:*}" && chmod "${f#*:}" "$pw/${f%:*}" ||
+        fail "create $pw/${f%:*}"
+done
+# A chown to the owner it already has is still EPERM for a non-owner.
+expect_refused "$eperm" chown 65534:65534 "$pw/theirs"
+expect_refused "$eperm" chgrp 65533 "$pw/theirs"
+expect_refused "$eperm" chmod 0666 "$pw/theirs"
+expect_refused "$eperm" touch -d "2001-02-03 04:05:06" "$pw/shared"
+expect_refused "Permission denied" touch "$pw/theirs"
+as_user touch "$pw/shared" || fail "as uid 65533, touch of a file it may write"
+as_user sh -c "echo mine > $pw/mine" || fail "as uid 65533, create $pw/mine"
+as_user chown 65533:65533 "$pw/mine" || fail "as uid 65533, chown of its file to itself"
+expect_refused "$eperm" chgrp 65534 "$pw/mine"
+as_user chmod 4755 "$pw/mine" || fail "as uid 65533, chmod of its file"
+# root's chown of a setuid file clears setuid (the kernel's chown does, for root too)
+chown 65534 "$pw/mine" || fail "chown by root"
+drop_caches
+[ "$(stat -c %u:%g:%a "$pw/theirs")" = 65534:65534:644 ] ||
+    fail "$pw/theirs changed to $(stat -c %u:%g:%a "$pw/theirs")"
+[ "$(stat -c %u:%g:%a "$pw/mine")" = 65534:65533:755 ] ||
+    fail "after root's chown $pw/mine is $(stat -c %u:%g:%a "$pw/mine"), want 65534:65533:755"
+rm -rf "$pw" || fail "rm -rf $pw"
+say "PERMISSIONS ok"
 
 # --- the server restart window ------------------------------------------------------------
 # A file held open and unlinked, a cwd inside the tree and a big write in flight: each must
