@@ -1,16 +1,28 @@
 #pragma once
 
-// The progress bar of `rootfarm image import`: files and bytes written, redrawn on stderr at
-// most five times a second, only when stderr is a terminal (logs stay quiet).
+// The progress of `rootfarm image import`: files and bytes written, the rate and the time
+// left. On a terminal, a bar on stderr redrawn at most five times a second; otherwise (a log,
+// a pipe, systemd) a plain line every few seconds, so the output stays readable.
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace rootfarm::images {
 
+struct ProgressState {
+    uint64_t files = 0, total_files = 0;  // totals of 0 mean unknown
+    uint64_t bytes = 0, total_bytes = 0;
+    std::chrono::steady_clock::duration elapsed{};
+};
+
+// "importing: 120/5000 files, 12.0 of 800.0 MiB [#####     ] 1%, 40.0 MiB/s, 20 s left", with
+// the bar only when `bar`. The rate and what is left appear once a second has passed.
+std::string format_progress(const ProgressState& s, bool bar);
+
 class Progress {
   public:
-    // `enabled` is ANDed with isatty(stderr). Totals of 0 mean unknown (no percentage).
+    // Nothing is written unless `enabled`; a bar when stderr is a terminal, else plain lines.
     explicit Progress(bool enabled);
     ~Progress();
 
@@ -24,9 +36,10 @@ class Progress {
     void draw(bool force);
 
     bool enabled_ = false;
+    bool tty_ = false;
     bool drawn_ = false;
-    uint64_t files_ = 0, bytes_ = 0;
-    uint64_t total_files_ = 0, total_bytes_ = 0;
+    ProgressState state_;
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point last_{};
 };
 
