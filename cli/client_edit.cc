@@ -78,14 +78,14 @@ std::optional<TableLines> find_table(const std::string& text, const std::vector<
 }
 
 // Checks `text` as `serve` would, writes it atomically keeping the file's mode, and reloads a
-// running server. `done` is what the command did, for its message.
+// running server. `done` and `refused` start the messages of either outcome.
 int commit(const std::filesystem::path& config_path, const std::string& text,
-           const std::string& done) {
+           const std::string& done, const std::string& refused) {
     Config config;
     try {
         config = parse_config(text, config_path.string());
     } catch (const ConfigError& e) {
-        std::fprintf(stderr, "rootfarm: %s: not changed: %s\n", config_path.c_str(), e.what());
+        std::fprintf(stderr, "rootfarm: %s: %s\n", refused.c_str(), e.what());
         return 2;
     }
     struct stat st;
@@ -137,7 +137,7 @@ int client_add(const std::filesystem::path& config_path, const NewClient& c) {
         "\n# added by `rootfarm client add`\n[[client]]\nmac = " + quoted(c.mac) + "\n";
     for (const auto& [key, value] : assignments(c)) table += key + " = " + value + "\n";
     // A duplicate MAC, address or serial is refused by the same checks as at start-up.
-    return commit(config_path, *text + table, "added client " + c.mac);
+    return commit(config_path, *text + table, "added client " + c.mac, "client not added");
 }
 
 int client_rm(const std::filesystem::path& config_path, std::string_view mac_text) {
@@ -160,7 +160,8 @@ int client_rm(const std::filesystem::path& config_path, std::string_view mac_tex
     // The comment `client add` wrote above it goes with it.
     if (first > 0 && lines[first - 1].starts_with("# added by `rootfarm client add`")) --first;
     lines.erase(lines.begin() + first, lines.begin() + where->end);
-    return commit(config_path, join_lines(lines), "removed client " + mac->to_string());
+    return commit(config_path, join_lines(lines), "removed client " + mac->to_string(),
+                  "client not removed");
 }
 
 int client_set(const std::filesystem::path& config_path, const NewClient& c) {
@@ -199,7 +200,8 @@ int client_set(const std::filesystem::path& config_path, const NewClient& c) {
         }
         if (!replaced) lines.insert(lines.begin() + end++, key + " = " + value);
     }
-    return commit(config_path, join_lines(lines), "changed client " + mac->to_string());
+    return commit(config_path, join_lines(lines), "changed client " + mac->to_string(),
+                  "client not changed");
 }
 
 }  // namespace rootfarm::cli

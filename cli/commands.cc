@@ -1,10 +1,14 @@
 #include "cli/commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "cli/control.h"
+#include "clients/clients.h"
+#include "clients/report.h"
 #include "core/net.h"
 #include "images/import.h"
 #include "store/store.h"
@@ -23,19 +27,6 @@ std::unique_ptr<store::Store> open_store(const Config& config) {
         return nullptr;
     }
     return std::move(*s);
-}
-
-std::string human(uint64_t bytes) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(bytes);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-    return buf;
 }
 
 std::optional<MacAddr> parse_mac_arg(std::string_view text) {
@@ -65,7 +56,7 @@ int image_list(const Config& config) {
     }
     std::printf("%-20s  %10s  %8s  %s\n", "NAME", "SIZE", "FILES", "IMPORTED");
     for (const auto& i : *images) {
-        std::printf("%-20s  %10s  %8llu  %s%s\n", i.name.c_str(), human(i.bytes).c_str(),
+        std::printf("%-20s  %10s  %8llu  %s%s\n", i.name.c_str(), human_bytes(i.bytes).c_str(),
                     static_cast<unsigned long long>(i.files), i.imported_at.c_str(),
                     i.name == config.defaults.image ? "  (default)" : "");
     }
@@ -90,7 +81,7 @@ int image_import(const Config& config, const std::string& source, const std::str
         static_cast<unsigned long long>(report->dirs),
         static_cast<unsigned long long>(report->symlinks),
         static_cast<unsigned long long>(report->devices),
-        static_cast<unsigned long long>(report->hardlinks), human(report->bytes).c_str());
+        static_cast<unsigned long long>(report->hardlinks), human_bytes(report->bytes).c_str());
     for (const auto& f : report->fixups) std::printf("  fix-up: %s\n", f.c_str());
     return 0;
 }
@@ -116,7 +107,7 @@ int client_list(const Config& config) {
                 "IMAGE", "OVERLAY");
     for (const auto& [mac, c] : rows) {
         auto on = store->delta_image(mac);
-        const std::string overlay = on ? human(store->delta_bytes(mac)) : "none";
+        const std::string overlay = on ? human_bytes(store->delta_bytes(mac)) : "none";
         std::string image = c && !c->image.empty() ? c->image : config.defaults.image;
         if (on && *on != image) image += " (overlay on " + *on + " until its next boot)";
         std::printf("%-17s  %-15s  %-16s  %-16s  %-12s  %s\n", mac.to_string().c_str(),
@@ -139,7 +130,8 @@ int client_reset(const Config& config, std::string_view text, bool force) {
     // No server running: nothing can be using the overlay.
     auto store = open_store(config);
     if (!store) return 1;
-    if (!store->delta_image(*mac)) {
+    const std::vector<MacAddr> with = store->clients_with_delta();
+    if (std::find(with.begin(), with.end(), *mac) == with.end()) {
         std::printf("%s has no overlay: it already boots the pristine image\n",
                     mac->to_string().c_str());
         return 0;
@@ -151,7 +143,7 @@ int client_reset(const Config& config, std::string_view text, bool force) {
         return 1;
     }
     std::printf("reset %s: removed its overlay (%s); it boots the pristine image next time\n",
-                mac->to_string().c_str(), human(size).c_str());
+                mac->to_string().c_str(), human_bytes(size).c_str());
     return 0;
 }
 
@@ -181,14 +173,53 @@ int client_diff(const Config& config, std::string_view text) {
     return 0;
 }
 
-int status(const Config& config) {
-    std::printf("state directory: %s\n", config.state_dir.c_str());
-    std::printf("default image:   %s\n\n", config.defaults.image.c_str());
-    const int rc = client_list(config);
-    std::printf(
-        "\nlive boot phases are reported by a running server; this command reads only "
-        "the configuration and the state directory\n");
-    return rc;
+namespace {
+
+// What `status` shows without a running server: the configured Pis and the overlays in the
+// store, with no phases.
+std::vector<PiStatus> offline_status(const Config& config, store::Store& store) {
+    Clients clients(config, &store);
+    std::vector<PiStatus> pis = clients.status_all();
+    for (const MacAddr& mac : store.clients_with_delta()) {
+        if (!clients.by_mac(mac)) pis.push_back(clients.status(mac));
+    }
+    return pis;
+}
+
+}  // namespace
+
+int status(const Config& config, bool json, bool watch) {
+    for (;;) {
+        std::string text;
+        auto reply = control_call(config.state_dir, json ? "status json" : "status");
+        if (reply && reply->status == 0) {
+            text = json ? reply->text
+                        : "rootfarm serve is running (state in " + config.state_dir.string() +
+                              ")\n\n" + reply->text;
+        } else {
+            auto store = open_store(config);
+            if (!store) return 1;
+            std::vector<PiStatus> pis;
+            try {
+                pis = offline_status(config, *store);
+            } catch (const std::system_error& e) {
+                std::fprintf(stderr, "rootfarm: %s\n", e.what());
+                return 1;
+            }
+            text = json ? status_json(pis, false)
+                        : "offline: no rootfarm serve is running with state in " +
+                              config.state_dir.string() + "; configuration and overlays only\n\n" +
+                              status_table(pis, std::chrono::system_clock::now());
+        }
+        if (!watch) {
+            std::fputs(text.c_str(), stdout);
+            return 0;
+        }
+        // Redraw in place: cursor home, clear the screen.
+        std::printf("\033[H\033[2J%s", text.c_str());
+        std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
 }
 
 }  // namespace rootfarm::cli

@@ -25,7 +25,9 @@ int client_list(const Config& config);
 // through the store directly.
 int client_reset(const Config& config, std::string_view mac, bool force);
 int client_diff(const Config& config, std::string_view mac);
-int status(const Config& config);
+// The Pis with their boot phases, from a running server (its control socket); without one, the
+// configuration and the overlays, and it says it is offline. `watch` redraws every 2 s.
+int status(const Config& config, bool json, bool watch);
 // Makes a running server re-read its configuration file (exit 2 if the file is invalid).
 int reload(const Config& config);
 

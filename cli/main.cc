@@ -82,7 +82,11 @@ int main(int argc, char** argv) {
     auto* client_diff = client->add_subcommand("diff", "show what a client changed");
     client_diff->add_option("MAC", mac_text, "the Pi's MAC address")->required();
 
-    auto* status = app.add_subcommand("status", "clients, boot phase, overlay sizes");
+    auto* status = app.add_subcommand(
+        "status", "each Pi's boot phase, last boot, overlay size and what looks wrong");
+    bool status_json = false, status_watch = false;
+    status->add_flag("--json", status_json, "the same data as JSON");
+    status->add_flag("--watch", status_watch, "redraw every 2 seconds until interrupted");
     auto* reload = app.add_subcommand(
         "reload", "make a running server re-read its configuration (as SIGHUP does)");
 
@@ -114,7 +118,7 @@ int main(int argc, char** argv) {
         if (client_reset->parsed()) return cli::client_reset(config, mac_text, reset_force);
         if (reload->parsed()) return cli::reload(config);
         if (client_diff->parsed()) return cli::client_diff(config, mac_text);
-        if (status->parsed()) return cli::status(config);
+        if (status->parsed()) return cli::status(config, status_json, status_watch);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rootfarm: %s\n", e.what());
         return 1;

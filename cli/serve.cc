@@ -12,6 +12,7 @@
 
 #include "cli/control.h"
 #include "clients/clients.h"
+#include "clients/report.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "dhcpd/dhcpd.h"
@@ -225,6 +226,12 @@ int serve(const Config& config) {
         auto control = ControlServer::start(config.state_dir, [&](std::string_view request) {
             if (request == "reload") return reload(config, clients);
             if (request.starts_with("reset ")) return reset(request.substr(6), clients);
+            if (request == "status json")
+                return ControlReply{0, status_json(clients.status_all(), true)};
+            if (request == "status") {
+                return ControlReply{
+                    0, status_table(clients.status_all(), std::chrono::system_clock::now())};
+            }
             return ControlReply{2, "unknown request\n"};
         });
         if (!control) {

@@ -1,5 +1,6 @@
 #include "clients/clients.h"
 
+#include <algorithm>
 #include <system_error>
 
 #include "clients/identity.h"
@@ -39,6 +40,23 @@ struct Clients::Life {
     // image happens inside it), so it can be kept here.
     std::shared_ptr<store::ClientView> view;
 
+    // The current (or last) boot, for status and hints.
+    Clock::time_point phase_at{};  // when `phase` began
+    Clock::time_point boot_at{};   // its first signal
+    std::vector<PhaseSpan> timeline;
+    std::vector<Clock::time_point> timeline_at;
+    std::optional<std::chrono::milliseconds> last_boot_duration;
+    std::vector<Clock::time_point> recent_boots;  // within kBootLoopWindow
+    // Evidence from the services, kept until the Pi is up again.
+    std::string unknown_serial_path;
+    std::string mount_refused;
+    std::string cmdline;
+    uint32_t tftp_timeouts = 0;
+    std::string last_timeout_file;
+    // What tick() logged last, so each change is one line.
+    BootPhase logged_phase = BootPhase::kUnknown;
+    std::string logged_hint;
+
     Clock::time_point last_call() const {
         return Clock::time_point(Clock::duration(last_nfs.load(std::memory_order_relaxed)));
     }
@@ -50,6 +68,7 @@ Clients::Clients(const Config& config, store::Store* store)
       now_([] { return Clock::now(); }),
       keep_delta_(config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep),
       idle_after_(config.defaults.idle_after),
+      quota_(config.store.client_quota),
       leases_path_(config.state_dir / "leases") {
     std::error_code ec;
     std::filesystem::create_directories(config.state_dir, ec);  // where the leases are kept
@@ -192,8 +211,11 @@ Result<std::shared_ptr<const store::ClientView>> Clients::pristine_default() {
 void Clients::set_phase(const MacAddr& mac, Life& life, BootPhase phase) {
     if (life.phase == phase) return;
     const BootPhase was = life.phase;
+    const Clock::time_point now = now_();
     life.phase = phase;
     life.phase_since = std::chrono::system_clock::now();
+    life.phase_at = now;
+    life.logged_phase = phase;
     const bool new_boot = (phase == BootPhase::kDhcpDiscover || phase == BootPhase::kTftpFirmware ||
                            phase == BootPhase::kNfsMounted) &&
                           (was == BootPhase::kUnknown || was >= BootPhase::kNfsMounted ||
@@ -201,6 +223,28 @@ void Clients::set_phase(const MacAddr& mac, Life& life, BootPhase phase) {
     if (new_boot) {
         ++life.boots;
         life.last_boot = life.phase_since;
+        life.boot_at = now;
+        life.timeline.clear();
+        life.timeline_at.clear();
+        std::erase_if(life.recent_boots,
+                      [&](Clock::time_point t) { return now - t > kBootLoopWindow; });
+        life.recent_boots.push_back(now);
+    }
+    life.timeline.push_back(PhaseSpan{phase, life.phase_since, {}});
+    life.timeline_at.push_back(now);
+    if (phase == BootPhase::kUp && !life.timeline_at.empty()) {
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(now - life.boot_at);
+        life.last_boot_duration = took;
+        // The boot worked: what went wrong on the way no longer says anything.
+        life.unknown_serial_path.clear();
+        life.mount_refused.clear();
+        life.tftp_timeouts = 0;
+        std::vector<std::function<void(const MacAddr&, std::chrono::milliseconds)>> listeners;
+        {
+            std::lock_guard lock(config_mu_);
+            listeners = boot_listeners_;
+        }
+        for (const auto& fn : listeners) fn(mac, took);
     }
     clients_log().info("{}: {} -> {}", mac.to_string(), to_string(was), to_string(phase));
 }
@@ -258,6 +302,7 @@ void Clients::record(const MacAddr& mac, BootEvent event) {
             break;
         case BootEvent::kMount:
             life->mounted = true;
+            life->mount_refused.clear();
             if (phase != BootPhase::kUp || !in_use(*life, now)) {
                 set_phase(mac, *life, BootPhase::kNfsMounted);
             }
@@ -279,18 +324,142 @@ BootPhase Clients::phase_of(const Life& life, Clock::time_point now) const {
     return life.phase;
 }
 
+void Clients::note(const MacAddr& mac, Trouble trouble, std::string detail) {
+    std::shared_ptr<Life> life = life_of(mac);
+    std::lock_guard lock(life->mu);
+    switch (trouble) {
+        case Trouble::kUnknownSerial:
+            life->unknown_serial_path = std::move(detail);
+            break;
+        case Trouble::kTftpTimeout:
+            ++life->tftp_timeouts;
+            life->last_timeout_file = std::move(detail);
+            break;
+        case Trouble::kMountRefused:
+            life->mount_refused = std::move(detail);
+            break;
+        case Trouble::kCmdlineServed:
+            life->cmdline = std::move(detail);
+            break;
+    }
+}
+
+std::string Clients::hint_of(const ClientInfo& info, const Life& life, Clock::time_point now,
+                             uint64_t overlay_bytes) const {
+    std::vector<std::string> hints;
+    const auto secs = [&](Clock::time_point since) {
+        return std::to_string(
+                   std::chrono::duration_cast<std::chrono::seconds>(now - since).count()) +
+               " s";
+    };
+    if (!life.mount_refused.empty()) hints.push_back("MNT refused: " + life.mount_refused);
+    if (!life.unknown_serial_path.empty()) {
+        hints.push_back("asked TFTP for " + life.unknown_serial_path +
+                        ", but no Pi has that serial prefix: set its [[client]] serial (now " +
+                        (info.serial.empty() ? std::string("unset") : info.serial) + ")");
+    }
+    if (life.phase == BootPhase::kKernelFetched && now - life.phase_at >= kNoMountAfter) {
+        hints.push_back(
+            "kernel sent " + secs(life.phase_at) +
+            " ago but no MNT: its kernel did not mount its root; cmdline served: " +
+            (life.cmdline.empty() ? std::string("(none: not over our TFTP)") : life.cmdline));
+    }
+    if ((life.phase == BootPhase::kDhcpOffered || life.phase == BootPhase::kDhcpAcked) &&
+        now - life.phase_at >= kNoTftpAfter) {
+        hints.push_back("offered an address " + secs(life.phase_at) +
+                        " ago but asked for no boot file: another DHCP or proxy server may "
+                        "answer it (its option 43 must say \"Raspberry Pi Boot\"), or spanning "
+                        "tree holds its switch port (enable portfast)");
+    }
+    if (life.tftp_timeouts >= kTftpTimeoutsHint) {
+        hints.push_back(std::to_string(life.tftp_timeouts) +
+                        " TFTP transfers timed out this boot (last: " + life.last_timeout_file +
+                        "): packets are lost on the way, or the Pi stopped mid-transfer");
+    }
+    size_t loops = std::count_if(life.recent_boots.begin(), life.recent_boots.end(),
+                                 [&](Clock::time_point t) { return now - t <= kBootLoopWindow; });
+    if (loops >= kBootLoopBoots) {
+        hints.push_back(std::to_string(loops) + " boots in " +
+                        std::to_string(kBootLoopWindow.count() / 60) +
+                        " min: a boot loop (a kernel panic, a watchdog, or power)");
+    }
+    if (quota_ > 0 && overlay_bytes >= quota_) {
+        hints.push_back("overlay at its quota (" + std::to_string(overlay_bytes) + " of " +
+                        std::to_string(quota_) +
+                        " bytes): its writes fail with \"no space\"; reset it or raise "
+                        "[store] client_quota");
+    }
+    std::string out;
+    for (const auto& h : hints) out += (out.empty() ? "" : "; ") + h;
+    return out;
+}
+
+void Clients::tick() {
+    std::vector<std::pair<MacAddr, std::shared_ptr<Life>>> lives;
+    {
+        std::shared_lock lock(lives_mu_);
+        lives.assign(lives_.begin(), lives_.end());
+    }
+    const Clock::time_point now = now_();
+    for (auto& [mac, life] : lives) {
+        auto info = registry_.by_mac(mac);
+        std::lock_guard lock(life->mu);
+        const BootPhase phase = phase_of(*life, now);
+        if (phase != life->logged_phase) {
+            clients_log().info("{}: {} -> {}", mac.to_string(), to_string(life->logged_phase),
+                               to_string(phase));
+            life->logged_phase = phase;
+        }
+        if (!info) continue;
+        std::string hint = hint_of(*info, *life, now, 0);
+        if (hint != life->logged_hint) {
+            if (!hint.empty()) clients_log().warn("{}: {}", mac.to_string(), hint);
+            life->logged_hint = std::move(hint);
+        }
+    }
+}
+
+void Clients::on_boot_complete(std::function<void(const MacAddr&, std::chrono::milliseconds)> fn) {
+    std::lock_guard lock(config_mu_);
+    boot_listeners_.push_back(std::move(fn));
+}
+
 PiStatus Clients::status(const MacAddr& mac) const {
     PiStatus s;
     if (auto info = registry_.by_mac(mac)) s.info = *info;
     s.info.mac = mac;
-    if (store_) s.delta_image = image_or_none(store_->delta_image(mac));
-    if (s.delta_image == "(none)") s.delta_image.clear();
+    if (store_) {
+        if (auto on = store_->delta_image(mac)) {
+            s.delta_image = *on;
+            s.overlay_bytes = store_->delta_bytes(mac);
+        }
+    }
     if (std::shared_ptr<Life> life = find_life(mac)) {
         std::lock_guard lock(life->mu);
-        s.phase = phase_of(*life, now_());
+        const Clock::time_point now = now_();
+        s.phase = phase_of(*life, now);
         s.phase_since = life->phase_since;
         s.last_boot = life->last_boot;
         s.boots = life->boots;
+        s.timeline = life->timeline;
+        for (size_t i = 0; i < s.timeline.size(); ++i) {
+            const Clock::time_point end =
+                i + 1 < life->timeline_at.size() ? life->timeline_at[i + 1] : now;
+            s.timeline[i].duration =
+                std::chrono::duration_cast<std::chrono::milliseconds>(end - life->timeline_at[i]);
+        }
+        if (s.phase == BootPhase::kIdle && !s.timeline.empty()) {
+            // Up until it went quiet; idle since then.
+            const Clock::time_point idle_at = life->last_call() + idle_after_;
+            s.phase_since =
+                std::chrono::system_clock::now() -
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(now - idle_at);
+        }
+        s.last_boot_duration = life->last_boot_duration;
+        s.hint = hint_of(s.info, *life, now, s.overlay_bytes);
+    } else if (quota_ > 0 && s.overlay_bytes >= quota_) {
+        Life none;
+        s.hint = hint_of(s.info, none, now_(), s.overlay_bytes);
     }
     return s;
 }
@@ -406,13 +575,21 @@ uint64_t Clients::lease_writes() const {
 void Clients::lease_writer() {
     std::unique_lock lock(writer_mu_);
     while (!writer_stop_) {
-        writer_cv_.wait(lock, [this] { return writer_wanted_ || writer_stop_; });
+        // Once a second, phases that come from silence (idle) and hints that come from time
+        // (no MNT after the kernel) are logged as they appear.
+        writer_cv_.wait_for(lock, std::chrono::seconds(1),
+                            [this] { return writer_wanted_ || writer_stop_; });
         if (writer_stop_) break;
-        // Gather what else arrives in the interval into the same write.
-        writer_cv_.wait_for(lock, kLeaseFlush, [this] { return writer_stop_; });
-        writer_wanted_ = false;
+        if (writer_wanted_) {
+            // Gather what else arrives in the interval into the same write.
+            writer_cv_.wait_for(lock, kLeaseFlush, [this] { return writer_stop_; });
+            writer_wanted_ = false;
+            lock.unlock();
+            flush_leases();
+            lock.lock();
+        }
         lock.unlock();
-        flush_leases();
+        tick();
         lock.lock();
     }
 }

@@ -39,7 +39,31 @@ namespace rootfarm {
 // the system is still running.
 inline constexpr std::chrono::seconds kInUse{5};
 
-// One Pi as an operator sees it (`rootfarm status`).
+// When a Pi looks stuck (PiStatus::hint). A Pi 4 asks for its first boot file within a second
+// or two of its DHCP ACK, and a kernel mounts its root within seconds of being loaded (tens
+// under emulation); a minute of silence means it will not.
+inline constexpr std::chrono::seconds kNoTftpAfter{30};
+inline constexpr std::chrono::seconds kNoMountAfter{60};
+inline constexpr uint32_t kTftpTimeoutsHint = 3;
+inline constexpr std::chrono::seconds kBootLoopWindow{300};
+inline constexpr size_t kBootLoopBoots = 3;
+
+// One phase of a boot, for the timeline of a Pi's last boot.
+struct PhaseSpan {
+    BootPhase phase = BootPhase::kUnknown;
+    std::chrono::system_clock::time_point start{};
+    std::chrono::milliseconds duration{0};  // until the next phase, or until now
+};
+
+// Evidence a service reports about something that went wrong for a Pi (Clients::note).
+enum class Trouble : uint8_t {
+    kUnknownSerial,  // detail: the TFTP path whose <serial>/ prefix no Pi has
+    kTftpTimeout,    // detail: the file whose transfer timed out
+    kMountRefused,   // detail: why
+    kCmdlineServed,  // detail: the kernel command line TFTP served (not a trouble by itself)
+};
+
+// One Pi as an operator sees it (`rootfarm status`, the status page, /api/clients).
 struct PiStatus {
     ClientInfo info;
     BootPhase phase = BootPhase::kUnknown;
@@ -47,6 +71,11 @@ struct PiStatus {
     std::chrono::system_clock::time_point last_boot{};    // the last boot's first signal
     uint64_t boots = 0;                                   // since the server started
     std::string delta_image;  // the image its overlay is on; empty without an overlay
+    uint64_t overlay_bytes = 0;
+    std::vector<PhaseSpan> timeline;  // the phases of its last (or current) boot, in order
+    // From the boot's first signal until it was up; unset while booting or never seen.
+    std::optional<std::chrono::milliseconds> last_boot_duration;
+    std::string hint;  // empty when nothing looks wrong; else what and the evidence
 };
 
 class Clients {
@@ -91,6 +120,13 @@ class Clients {
 
     // --- Boot phases ----------------------------------------------------------------------
     void record(const MacAddr& mac, BootEvent event);
+    // Evidence for a hint (PiStatus::hint), kept until the Pi is up again.
+    void note(const MacAddr& mac, Trouble trouble, std::string detail);
+    // Called with each boot that reached kUp, and how long it took from its first signal.
+    void on_boot_complete(std::function<void(const MacAddr&, std::chrono::milliseconds)> fn);
+    // Logs phases that come from silence (idle) and new hints; the owner's thread calls it
+    // once a second, tests call it directly.
+    void tick();
     PiStatus status(const MacAddr& mac) const;
     std::vector<PiStatus> status_all() const;
 
@@ -132,6 +168,8 @@ class Clients {
     BootPhase phase_of(const Life& life, Clock::time_point now) const;
     void set_phase(const MacAddr& mac, Life& life, BootPhase phase);
     Result<size_t> write_identity(const ClientInfo& client, store::ClientView& view);
+    std::string hint_of(const ClientInfo& info, const Life& life, Clock::time_point now,
+                        uint64_t overlay_bytes) const;
     void lease_writer();
 
     ClientRegistry registry_;
@@ -141,7 +179,9 @@ class Clients {
     mutable std::mutex config_mu_;
     bool keep_delta_;  // [defaults] on_image_change = "keep"
     std::chrono::seconds idle_after_;
+    uint64_t quota_;  // [store] client_quota, for the hint
     std::vector<std::function<void(const Config&)>> listeners_;
+    std::vector<std::function<void(const MacAddr&, std::chrono::milliseconds)>> boot_listeners_;
 
     mutable std::shared_mutex lives_mu_;
     std::unordered_map<MacAddr, std::shared_ptr<Life>> lives_;

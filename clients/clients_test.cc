@@ -193,6 +193,94 @@ TEST_F(ClientsTest, ReloadServesNewClientsRefusesRemovedOnesAndRenames) {
     EXPECT_FALSE(clients_->by_mac(kPi));
 }
 
+TEST_F(ClientsTest, AHealthyBootHasATimelineADurationAndNoHint) {
+    int completed = 0;
+    clients_->on_boot_complete([&](const MacAddr& mac, std::chrono::milliseconds took) {
+        EXPECT_EQ(mac, kPi);
+        EXPECT_EQ(took, 7s);
+        ++completed;
+    });
+    clients_->record(kPi, BootEvent::kDhcpRomDiscover);
+    now_ += 1s;
+    clients_->record(kPi, BootEvent::kDhcpOffer);
+    now_ += 1s;
+    clients_->record(kPi, BootEvent::kTftpFirstFile);
+    now_ += 3s;
+    clients_->record(kPi, BootEvent::kTftpKernel);
+    now_ += 2s;
+    clients_->record(kPi, BootEvent::kMount);
+    nfs_call();
+    PiStatus s = clients_->status(kPi);
+    EXPECT_EQ(s.hint, "");
+    EXPECT_EQ(completed, 1);
+    ASSERT_TRUE(s.last_boot_duration);
+    EXPECT_EQ(*s.last_boot_duration, 7s);
+    ASSERT_EQ(s.timeline.size(), 6u);
+    EXPECT_EQ(s.timeline[0].phase, BootPhase::kDhcpDiscover);
+    EXPECT_EQ(s.timeline[2].phase, BootPhase::kTftpFirmware);
+    EXPECT_EQ(s.timeline[2].duration, 3s);
+    EXPECT_EQ(s.timeline[5].phase, BootPhase::kUp);
+}
+
+TEST_F(ClientsTest, OfferedButNoTftpIsAHint) {
+    clients_->record(kPi, BootEvent::kDhcpRomDiscover);
+    clients_->record(kPi, BootEvent::kDhcpOffer);
+    now_ += 10s;
+    EXPECT_EQ(clients_->status(kPi).hint, "");
+    now_ += 25s;
+    EXPECT_NE(clients_->status(kPi).hint.find("asked for no boot file"), std::string::npos)
+        << clients_->status(kPi).hint;
+}
+
+TEST_F(ClientsTest, KernelButNoMountQuotesTheCmdline) {
+    clients_->record(kPi, BootEvent::kTftpFirstFile);
+    clients_->note(kPi, Trouble::kCmdlineServed, "console=tty1 root=/dev/mmcblk0p2");
+    clients_->record(kPi, BootEvent::kTftpKernel);
+    now_ += 61s;
+    const std::string hint = clients_->status(kPi).hint;
+    EXPECT_NE(hint.find("no MNT"), std::string::npos) << hint;
+    EXPECT_NE(hint.find("console=tty1 root=/dev/mmcblk0p2"), std::string::npos) << hint;
+    clients_->record(kPi, BootEvent::kMount);
+    EXPECT_EQ(clients_->status(kPi).hint, "");
+}
+
+TEST_F(ClientsTest, WrongSerialRefusedMountAndTftpTimeoutsAreHintsUntilItIsUp) {
+    clients_->record(kPi, BootEvent::kTftpFirstFile);
+    clients_->note(kPi, Trouble::kUnknownSerial, "deadbeef/start4.elf");
+    EXPECT_NE(clients_->status(kPi).hint.find("deadbeef/start4.elf"), std::string::npos);
+    for (int i = 0; i < 3; ++i) clients_->note(kPi, Trouble::kTftpTimeout, "kernel8.img");
+    EXPECT_NE(clients_->status(kPi).hint.find("3 TFTP transfers timed out"), std::string::npos)
+        << clients_->status(kPi).hint;
+    clients_->note(kPi, Trouble::kMountRefused, "/srv: No such file or directory");
+    EXPECT_NE(clients_->status(kPi).hint.find("MNT refused: /srv"), std::string::npos);
+    clients_->record(kPi, BootEvent::kMount);
+    nfs_call();
+    EXPECT_EQ(clients_->status(kPi).hint, "");
+}
+
+TEST_F(ClientsTest, ABootLoopIsAHint) {
+    for (int i = 0; i < 3; ++i) {
+        clients_->record(kPi, BootEvent::kTftpFirstFile);
+        clients_->record(kPi, BootEvent::kTftpKernel);
+        now_ += 40s;
+    }
+    EXPECT_EQ(clients_->status(kPi).boots, 3u);
+    EXPECT_NE(clients_->status(kPi).hint.find("3 boots in 5 min"), std::string::npos)
+        << clients_->status(kPi).hint;
+}
+
+TEST_F(ClientsTest, AnOverlayAtItsQuotaIsAHint) {
+    clients_.reset();
+    config_.store.client_quota = 4096;
+    clients_ = std::make_unique<Clients>(config_, store_.get());
+    clients_->set_clock([this] { return now_; });
+    auto v = boot_view();
+    std::string big(64 * 1024, 'x');
+    (void)st::write_at(*v, walk(*v, "/etc/version"), 0, big);
+    const std::string hint = clients_->status(kPi).hint;
+    EXPECT_NE(hint.find("overlay at its quota"), std::string::npos) << hint;
+}
+
 TEST_F(ClientsTest, LeasesAreWrittenByTheOwner) {
     {
         auto leases = clients_->leases();

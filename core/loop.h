@@ -109,7 +109,7 @@ class UdpHandler {
 struct UdpOptions {
     bool reuse_port = false;
     bool broadcast = false;   // SO_BROADCAST: may send to 255.255.255.255
-    std::string bind_device;  // SO_BINDTODEVICE when not empty (needs CAP_NET_RAW)
+    std::string bind_device;  // SO_BINDTODEVICE when not empty (unprivileged since Linux 5.7)
 };
 
 // A bound UDP socket on the loop, receiving with multishot recvmsg.

@@ -106,15 +106,16 @@ class DhcpNetns : public ::testing::Test {
         out << "state_dir = \"" << (dir_.path() / "state").string() << "\"\n"
             << "server_ip = \"10.77.0.1\"\n"
             << "[log]\nlevel = \"debug\"\n"
-            << "[nfs]\nenabled = false\n"
-            << "[tftp]\nenabled = false\n"
+            << (boot_services_ ? "[nfs]\nportmap = \"builtin\"\nthreads = 1\n"
+                               : "[nfs]\nenabled = false\n")
+            << (boot_services_ ? "[tftp]\n" : "[tftp]\nenabled = false\n")
             << "[dhcp]\nenabled = true\nmode = \"" << mode_ << "\"\n"
             << "interface = \"" << srv_if_ << "\"\n"
             << "range_start = \"10.77.0.100\"\nrange_end = \"10.77.0.120\"\n"
             << "router = \"10.77.0.1\"\ndns = [\"10.77.0.53\"]\ndomain = \"farm.test\"\n"
             << "lease_time = 600\n"
             << "[[client]]\nmac = \"" << kMacA << "\"\nip = \"10.77.0.40\"\n"
-            << "hostname = \"node-a\"\n"
+            << "hostname = \"node-a\"\nimage = \"" << image_a_ << "\"\n"
             << "[[client]]\nmac = \"" << kMacB << "\"\nhostname = \"node-b\"\n"
             << "[[client]]\nmac = \"" << kMacC << "\"\nhostname = \"node-c\"\n"
             << "[[client]]\nmac = \"" << testing::pi4_mac().to_string() << "\"\n"
@@ -173,7 +174,9 @@ class DhcpNetns : public ::testing::Test {
     }
 
     // busybox udhcpc on the client end; the environment its script saw at "bound", or empty.
-    std::map<std::string, std::string> udhcpc(int attempts = 3) {
+    // `vendor_class`: option 60, e.g. what a PXE boot ROM sends.
+    std::map<std::string, std::string> udhcpc(int attempts = 3,
+                                              const std::string& vendor_class = "") {
         fs::path out = dir_.path() / ("udhcpc-" + std::to_string(runs_++) + ".env");
         fs::path script = dir_.path() / "udhcpc.sh";
         {
@@ -181,28 +184,32 @@ class DhcpNetns : public ::testing::Test {
             s << "#!/bin/sh\n[ \"$1\" = bound ] && env > \"$OUT\"\nexit 0\n";
         }
         fs::permissions(script, fs::perms::owner_all);
-        auto r = run_command({"ip",
-                              "netns",
-                              "exec",
-                              cli_ns_,
-                              "env",
-                              "OUT=" + out.string(),
-                              "busybox",
-                              "udhcpc",
-                              "-f",
-                              "-q",
-                              "-n",
-                              "-i",
-                              cli_if_,
-                              "-s",
-                              script.string(),
-                              "-t",
-                              std::to_string(attempts),
-                              "-T",
-                              "1",
-                              "-A",
-                              "1"},
-                             30s);
+        std::vector<std::string> argv = {"ip",
+                                         "netns",
+                                         "exec",
+                                         cli_ns_,
+                                         "env",
+                                         "OUT=" + out.string(),
+                                         "busybox",
+                                         "udhcpc",
+                                         "-f",
+                                         "-q",
+                                         "-n",
+                                         "-i",
+                                         cli_if_,
+                                         "-s",
+                                         script.string(),
+                                         "-t",
+                                         std::to_string(attempts),
+                                         "-T",
+                                         "1",
+                                         "-A",
+                                         "1"};
+        if (!vendor_class.empty()) {
+            argv.push_back("-V");
+            argv.push_back(vendor_class);
+        }
+        auto r = run_command(argv, 30s);
         last_status_ = r.status;
         return parse_env(slurp(out));
     }
@@ -251,7 +258,15 @@ class DhcpNetns : public ::testing::Test {
         return reply;
     }
 
+    // Runs a command in the client's namespace.
+    rootfarm::testing::CommandResult in_client(std::vector<std::string> argv) {
+        argv.insert(argv.begin(), {"ip", "netns", "exec", cli_ns_});
+        return run_command(argv, 30s);
+    }
+
     std::string mode_ = "server";
+    bool boot_services_ = false;  // TFTP and NFS too, with images a and b in the state
+    std::string image_a_ = "default";
     std::string srv_ns_, cli_ns_, srv_if_, cli_if_;
     bool srv_created_ = false, cli_created_ = false;
     TempDir dir_;
@@ -273,6 +288,51 @@ TEST_F(DhcpNetns, UdhcpcGetsItsStaticAddressAndOptions) {
     EXPECT_EQ(env["serverid"], "10.77.0.1");
     EXPECT_EQ(env["lease"], "600");
     EXPECT_EQ(env["broadcast"], "10.77.0.255");
+}
+
+// A Pi's boot ROM DISCOVER ends the system that had its root: the roll-out to a new image happens
+// at the first request of the new boot even seconds after the old system's last NFS call, which
+// alone would keep the Pi where it is. Real clients in a real Pi's order: busybox udhcpc with
+// the PXE vendor class, curl over TFTP, libnfs's nfs-ls.
+TEST_F(DhcpNetns, RollOutStartsAtTheBootRomsDiscover) {
+    boot_services_ = true;
+    for (std::string image : {"a", "b"}) {
+        const fs::path dir = dir_.path() / "state/images" / image;
+        fs::create_directories(dir / "root/etc");
+        fs::create_directories(dir / "boot");
+        std::ofstream(dir / "root/etc/release") << "image " << image << "\n";
+        std::ofstream(dir / "boot/start4.elf") << "start4 of " << image;
+    }
+    const std::string pxe = "PXEClient:Arch:00000:UNDI:002001";
+    image_a_ = "a";
+    start_server();
+    auto boot = [&](const std::string& want) {
+        auto env = udhcpc(3, pxe);
+        ASSERT_EQ(env["ip"], "10.77.0.40") << slurp(log_path_);
+        in_client({"ip", "addr", "replace", "10.77.0.40/24", "dev", cli_if_});
+        const fs::path out = dir_.path() / "start4";
+        fs::remove(out);
+        auto got = in_client(
+            {"curl", "-sS", "--max-time", "10", "-o", out.string(), "tftp://10.77.0.1/start4.elf"});
+        ASSERT_EQ(got.status, 0) << got.err << slurp(log_path_);
+        EXPECT_EQ(slurp(out), "start4 of " + want) << slurp(log_path_);
+        // Its kernel mounts the root and the system runs: NFS calls from its address.
+        auto ls = in_client({"nfs-ls", "nfs://10.77.0.1/etc"});
+        ASSERT_EQ(ls.status, 0) << ls.err << slurp(log_path_);
+        EXPECT_NE(ls.out.find("release"), std::string::npos) << ls.out;
+    };
+    boot("a");
+    for (std::string next : {"b", "a"}) {
+        image_a_ = next;
+        write_config();
+        auto reload = run_command({rootfarm::testing::rootfarm_binary().string(), "--config",
+                                   (dir_.path() / "rootfarm.toml").string(), "reload"},
+                                  30s);
+        ASSERT_EQ(reload.status, 0) << reload.out << reload.err;
+        // Rebooted at once: its last NFS call was well within the in-use window.
+        boot(next);
+    }
+    EXPECT_NE(slurp(log_path_).find("dhcp-discover"), std::string::npos);
 }
 
 TEST_F(DhcpNetns, UnknownMacGetsNothingInKnownMode) {

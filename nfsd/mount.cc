@@ -103,6 +103,8 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
     if (!view) {
         nfs_log().error("MNT {} from {} ({}): image {}: {}", path, peer.to_string(),
                         client->mac.to_string(), client->image, view.error().message());
+        clients_.note(client->mac, Trouble::kMountRefused,
+                      "image " + client->image + ": " + view.error().message());
         w.u32(kMnt3ErrServerFault);
         return reply;
     }
@@ -110,6 +112,8 @@ std::vector<uint8_t> MountService::mnt(const CallHeader& h, std::string_view pat
     if (!id) {
         nfs_log().info("MNT {} from {} ({}): {}", path, peer.to_string(), client->mac.to_string(),
                        id.error().message());
+        clients_.note(client->mac, Trouble::kMountRefused,
+                      std::string(path) + ": " + id.error().message());
         int e = id.error().value();
         w.u32(e == ENOENT         ? kMnt3ErrNoEnt
               : e == ENOTDIR      ? kMnt3ErrNotDir

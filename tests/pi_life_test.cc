@@ -223,5 +223,71 @@ TEST_F(PiLife, ClientSetAndRmEditTheFileAndReachTheRunningServer) {
     EXPECT_FALSE(gone.mounted());
 }
 
+TEST_F(PiLife, ItsMachineIdAndHostKeysAreItsOwnAndSurviveARestart) {
+    dir_.write("etc/machine-id", "0123456789abcdef0123456789abcdef\n");
+    dir_.write("etc/ssh/ssh_host_ed25519_key", "IMAGE KEY\n", 0600);
+    dir_.write("etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 IMAGE root@image\n");
+    std::optional<std::string> id, key;
+    {
+        rootfarm::testing::ServeProcess serve(config_path_);
+        ASSERT_TRUE(serve.wait_ready()) << serve.log();
+        nfsd::testing::LibNfs pi(config_);
+        ASSERT_TRUE(pi.mounted()) << pi.error();
+        id = pi.read_file("/etc/machine-id");
+        key = pi.read_file("/etc/ssh/ssh_host_ed25519_key");
+        ASSERT_TRUE(id && key);
+        EXPECT_EQ(id->size(), 33u);
+        EXPECT_NE(*id, "0123456789abcdef0123456789abcdef\n");
+        EXPECT_NE(key->find("OPENSSH PRIVATE KEY"), std::string::npos) << *key;
+        EXPECT_NE(pi.read_file("/etc/ssh/ssh_host_ed25519_key.pub")->find("root@kitchen"),
+                  std::string::npos);
+        serve.kill9();
+    }
+    // Its own config file, so the new process has its own log to say it is ready in.
+    const fs::path again = dir_.path() / "rootfarm-again.toml";
+    fs::copy_file(config_path_, again);
+    rootfarm::testing::ServeProcess serve(again);
+    ASSERT_TRUE(serve.wait_ready()) << serve.log();
+    nfsd::testing::LibNfs pi(config_);
+    ASSERT_TRUE(pi.mounted()) << pi.error();
+    EXPECT_EQ(pi.read_file("/etc/machine-id"), id);
+    EXPECT_EQ(pi.read_file("/etc/ssh/ssh_host_ed25519_key"), key);
+    // The image is as it was.
+    EXPECT_EQ(slurp(dir_.root() / "etc/ssh/ssh_host_ed25519_key"), "IMAGE KEY\n");
+}
+
+TEST_F(PiLife, StatusShowsPhasesAndHintsFromTheRunningServerAndSaysWhenOffline) {
+    {
+        rootfarm::testing::ServeProcess serve(config_path_);
+        ASSERT_TRUE(serve.wait_ready()) << serve.log();
+        // A wrong serial in the Pi's EEPROM: it asks for files under a prefix no Pi has.
+        EXPECT_EQ(tftp("deadbeef/start4.elf"), "start4 of default");
+        auto json = rootfarm({"status", "--json"});
+        ASSERT_EQ(json.status, 0) << json.err;
+        EXPECT_NE(json.out.find("\"running\" : true"), std::string::npos) << json.out;
+        EXPECT_NE(json.out.find("\"phase\" : \"tftp-firmware\""), std::string::npos) << json.out;
+        EXPECT_NE(json.out.find("deadbeef/start4.elf, but no Pi has that serial"),
+                  std::string::npos)
+            << json.out;
+        // The same Pi boots as it should: mounted, up, and the hint is gone.
+        EXPECT_EQ(tftp("1a2b3c4d/start4.elf"), "start4 of default");
+        nfsd::testing::LibNfs pi(config_);
+        ASSERT_TRUE(pi.mounted()) << pi.error();
+        ASSERT_TRUE(pi.read_file("/etc/release"));
+        auto table = rootfarm({"status"});
+        ASSERT_EQ(table.status, 0) << table.err;
+        EXPECT_NE(table.out.find("rootfarm serve is running"), std::string::npos) << table.out;
+        EXPECT_NE(table.out.find("dc:a6:32:00:00:01"), std::string::npos) << table.out;
+        EXPECT_NE(table.out.find(" up "), std::string::npos) << table.out;
+        EXPECT_EQ(table.out.find("hint:"), std::string::npos) << table.out;
+    }
+    auto offline = rootfarm({"status"});
+    EXPECT_EQ(offline.status, 0) << offline.err;
+    EXPECT_NE(offline.out.find("offline"), std::string::npos) << offline.out;
+    EXPECT_NE(offline.out.find("dc:a6:32:00:00:01"), std::string::npos) << offline.out;
+    auto offline_json = rootfarm({"status", "--json"});
+    EXPECT_NE(offline_json.out.find("\"running\" : false"), std::string::npos) << offline_json.out;
+}
+
 }  // namespace
 }  // namespace rootfarm

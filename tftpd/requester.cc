@@ -20,6 +20,12 @@ Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& client
         clients.learn_ip(r.client->mac, source);
     } else {
         r.client = clients.by_ip(source);
+        // A Pi asking with a serial no Pi has: the boot ROM drops the prefix for the rest of the
+        // boot when the file is missing, so without this hint a wrong serial goes unnoticed.
+        if (r.client && path.serial) {
+            clients.note(r.client->mac, Trouble::kUnknownSerial,
+                         *path.serial + "/" + path.relative());
+        }
     }
     if (!r.client) {
         auto view = clients.pristine_default();

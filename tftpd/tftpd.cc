@@ -227,6 +227,10 @@ void TftpServer::Impl::prepare(std::shared_ptr<Active> r) {
                            config_.tftp.rewrite_cmdline || !mounts_nfs_root(image_line)
                                ? generate_cmdline(image_line, server, config_.tftp.nfs_rsize)
                                : std::string(image_line);
+                       if (r->who.client) {
+                           clients_.note(r->who.client->mac, Trouble::kCmdlineServed,
+                                         line.substr(0, line.find('\n')));
+                       }
                        start_transfer(
                            r, Source::from_memory(netascii ? to_netascii(line) : std::move(line)));
                    });
@@ -315,6 +319,10 @@ void TftpServer::Impl::finished(Active& r, const TransferOutcome& o) {
                             r.request.filename, o.detail);
             break;
         case Kind::kTimeout:
+            if (r.who.client) {
+                clients_.note(r.who.client->mac, Trouble::kTftpTimeout, r.request.filename);
+            }
+            [[fallthrough]];
         case Kind::kReadError:
             tftp_log().warn("{}: {}: transfer failed: {}", r.who.label, r.request.filename,
                             o.detail);

@@ -160,9 +160,14 @@ TEST_F(TftpServeTest, SerialAndMacPrefixesSelectTheirClientsViews) {
 }
 
 TEST_F(TftpServeTest, ServedCmdlineIsTheImagesOrOneGenerated) {
-    // The image has a cmdline.txt and rewrite_cmdline is off: served as it is.
+    // The image's own cmdline.txt mounts the SD card: served as one that mounts the root from
+    // us, with the rest of the image's line kept.
     ASSERT_EQ(sh("curl -sS -o " + out("cmdline") + " " + url_ + "cmdline.txt"), 0);
-    EXPECT_EQ(read_file(out("cmdline")).substr(0, 22), "console=serial0,115200");
+    const std::string served = read_file(out("cmdline"));
+    EXPECT_EQ(served.substr(0, 34), "root=/dev/nfs nfsroot=127.0.0.1:/,") << served;
+    EXPECT_NE(served.find(" console=serial0,115200 console=tty1 "), std::string::npos) << served;
+    EXPECT_EQ(served.find("PARTUUID"), std::string::npos) << served;
+    EXPECT_EQ(served.find("firstboot"), std::string::npos) << served;
     // Image "other" has none: one is generated, naming the address the client reached us at.
     ASSERT_EQ(sh("curl -sS -o " + out("cmdline-b") + " " + url_ + "dc-a6-32-00-00-0b/cmdline.txt"),
               0);
