@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <charconv>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -330,6 +331,27 @@ Config parse_config(std::string_view text, std::string_view source_name) {
     read_section(top, "image", file, [&](Section& s) {
         s.boolean("enable_ssh", c.image.enable_ssh);
         s.boolean("setcap_fallback", c.image.setcap_fallback);
+    });
+    read_section(top, "http", file, [&](Section& s) {
+        s.string("listen", c.http.listen);
+        if (c.http.listen.empty()) return;
+        // "ADDR:PORT", as Prometheus exporters are given (127.0.0.1:9180).
+        const size_t colon = c.http.listen.rfind(':');
+        std::optional<Ipv4> address;
+        uint32_t port = 0;
+        if (colon != std::string::npos) {
+            address = Ipv4::parse(std::string_view(c.http.listen).substr(0, colon));
+            const std::string_view digits = std::string_view(c.http.listen).substr(colon + 1);
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+            if (ec != std::errc() || end != digits.data() + digits.size()) port = 0;
+        }
+        if (!address || port == 0 || port > 65535) {
+            s.fail(*s.get("listen"), "listen",
+                   "expected ADDR:PORT with an IPv4 address and a port from 1 to 65535, like "
+                   "127.0.0.1:9180");
+        }
+        c.http.address = *address;
+        c.http.port = static_cast<uint16_t>(port);
     });
 
     if (const auto* n = top.get("client")) {

@@ -91,6 +91,15 @@ struct ImageConfig {
     bool setcap_fallback = false;
 };
 
+// [http] listen = "ADDR:PORT": /metrics, the status page and /api/clients. Empty = off.
+struct HttpConfig {
+    std::string listen;  // as written, for messages
+    Ipv4 address{};      // parsed from listen
+    uint16_t port = 0;
+
+    bool enabled() const { return !listen.empty(); }
+};
+
 struct ClientConfig {
     MacAddr mac;
     std::optional<Ipv4> ip;
@@ -111,6 +120,7 @@ struct Config {
     DhcpConfig dhcp;
     DefaultsConfig defaults;
     ImageConfig image;
+    HttpConfig http;
     std::vector<ClientConfig> clients;
 };
 

@@ -223,6 +223,33 @@ TEST(Config, RangeMustBeComplete) {
               "farm.toml:3: dhcp.range_end = \"10.0.0.5\": must not be below range_start");
 }
 
+TEST(Config, HttpIsOffByDefaultAndListensOnAddrPort) {
+    EXPECT_FALSE(parse_config("", "farm.toml").http.enabled());
+    const Config c = parse_config("[http]\nlisten = \"127.0.0.1:9180\"\n", "farm.toml");
+    EXPECT_TRUE(c.http.enabled());
+    EXPECT_EQ(c.http.address.to_string(), "127.0.0.1");
+    EXPECT_EQ(c.http.port, 9180);
+    EXPECT_FALSE(parse_config("[http]\nlisten = \"\"\n", "farm.toml").http.enabled());
+}
+
+TEST(Config, MalformedHttpListen) {
+    const std::string why =
+        ": expected ADDR:PORT with an IPv4 address and a port from 1 to 65535, like "
+        "127.0.0.1:9180";
+    EXPECT_EQ(error_of("[http]\nlisten = \"9180\"\n"), "farm.toml:2: http.listen = \"9180\"" + why);
+    EXPECT_EQ(error_of("[http]\nlisten = \"localhost:9180\"\n"),
+              "farm.toml:2: http.listen = \"localhost:9180\"" + why);
+    EXPECT_EQ(error_of("[http]\nlisten = \"127.0.0.1:70000\"\n"),
+              "farm.toml:2: http.listen = \"127.0.0.1:70000\"" + why);
+    EXPECT_EQ(error_of("[http]\nlisten = \"127.0.0.1:\"\n"),
+              "farm.toml:2: http.listen = \"127.0.0.1:\"" + why);
+    EXPECT_EQ(error_of("[http]\nlisten = \"127.0.0.1:80x\"\n"),
+              "farm.toml:2: http.listen = \"127.0.0.1:80x\"" + why);
+    EXPECT_EQ(error_of("[http]\nlisten = 9180\n"),
+              "farm.toml:2: http.listen = 9180: expected a string");
+    EXPECT_EQ(error_of("[http]\nport = 9180\n"), "farm.toml:2: http.port = 9180: unknown key");
+}
+
 TEST(Config, SyntaxErrorNamesLine) {
     EXPECT_THAT(error_of("[nfs]\nport = = 3\n"), HasSubstr("farm.toml:2: "));
 }

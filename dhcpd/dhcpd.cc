@@ -7,14 +7,47 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
 #include "core/log.h"
+#include "core/metrics.h"
 
 namespace rootfarm::dhcpd {
 namespace {
+
+// DHCP's series (core/metrics.h): messages by type (RFC 2132 §9.6; "BOOTP" without one),
+// replies by type, bytes, and datagrams that do not decode.
+struct DhcpMetrics {
+    static constexpr size_t kTypes = 9;  // [0]: BOOTP, [1..8]: MessageType
+    std::array<metrics::Counter, kTypes> requests, replies;
+    std::array<metrics::Histogram, kTypes> durations;
+    metrics::Counter received, sent, malformed;
+
+    DhcpMetrics() {
+        for (size_t t = 0; t < kTypes; ++t) {
+            const std::string_view op = t == 0 ? "BOOTP" : to_string(static_cast<MessageType>(t));
+            requests[t] = metrics::requests_total("dhcp", op);
+            durations[t] = metrics::request_duration("dhcp", op);
+            replies[t] = metrics::replies_total("dhcp", op);
+        }
+        received = metrics::received_bytes("dhcp");
+        sent = metrics::sent_bytes("dhcp");
+        malformed = metrics::errors_total("dhcp", "MALFORMED");
+    }
+
+    static size_t index(std::optional<MessageType> type) {
+        const auto t = type ? static_cast<size_t>(*type) : 0;
+        return t < kTypes ? t : 0;
+    }
+};
+
+const DhcpMetrics& dhcp_metrics() {
+    static const DhcpMetrics m;
+    return m;
+}
 
 int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -39,6 +72,7 @@ DhcpServer::DhcpServer(Settings settings, Clients& clients, std::string interfac
       interface_(std::move(interface)),
       listen_(listen),
       log_(dhcp_log()) {
+    dhcp_metrics();  // registered before the first scrape
     // A reloaded configuration's static addresses: the responder takes them on its own thread.
     std::weak_ptr<Loop*> alive = alive_;
     clients_.on_reconfigure([this, alive](const Config& config) {
@@ -84,14 +118,20 @@ DhcpStats DhcpServer::stats() const {
 }
 
 void DhcpServer::on_datagram(UdpSocket& sock, const Datagram& d) {
+    const auto start = std::chrono::steady_clock::now();
+    const DhcpMetrics& m = dhcp_metrics();
     ++stats_.received;
+    m.received.add(d.data.size());
     auto packet = decode(d.data);
     if (!packet) {
         ++stats_.malformed;
+        m.malformed.add();
         dhcp_log().debug("dropped {} bytes from {}: {}", d.data.size(), rootfarm::to_string(d.from),
                          packet.error().message());
         return;
     }
+    const size_t type = DhcpMetrics::index(packet->message_type());
+    m.requests[type].add();
     std::optional<Reply> reply;
     {
         auto leases = clients_.leases();
@@ -102,6 +142,8 @@ void DhcpServer::on_datagram(UdpSocket& sock, const Datagram& d) {
             clients_.leases_changed();
         }
     }
+    // Until the answer is decided: a Pi 3's deliberate reply delay is not latency.
+    m.durations[type].observe(std::chrono::steady_clock::now() - start);
     if (!reply) return;
     MacAddr mac = packet->mac();
     if (auto it = delayed_.find(mac); it != delayed_.end()) {
@@ -155,6 +197,9 @@ void DhcpServer::send(const Reply& reply, int ifindex) {
     }
     // Leave through the interface the request came in on, from the address that serves TFTP
     // (docs/pi-boot.md: the Pi 3 takes the reply's source as its TFTP server).
+    const DhcpMetrics& m = dhcp_metrics();
+    m.replies[DhcpMetrics::index(reply.packet.message_type())].add();
+    m.sent.add(bytes.size());
     socket_->send_to(make_sockaddr(to, reply.to_port), std::move(bytes), ifindex,
                      settings_.server_ip);
     ++stats_.sent;

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "nfsd/access.h"
 #include "nfsd/nfs3_xdr.h"
 
@@ -86,6 +87,138 @@ std::vector<uint8_t> run_sync(Nfs3Call& c) {
     return reply;
 }
 
+// One RPC program's series (core/metrics.h): calls and latency by procedure (the last op takes
+// procedures out of range), bytes, and errors by the reply's status.
+struct ProgramMetrics {
+    ProgramMetrics(std::string_view service, std::vector<std::string> ops,
+                   std::vector<std::pair<uint32_t, std::string>> statuses) {
+        ops.push_back("UNKNOWN");
+        for (const std::string& op : ops) {
+            requests.push_back(metrics::requests_total(service, op));
+            durations.push_back(metrics::request_duration(service, op));
+        }
+        received = metrics::received_bytes(service);
+        sent = metrics::sent_bytes(service);
+        auto error = [&](std::string_view status) {
+            return metrics::errors_total(service, status);
+        };
+        // RFC 5531 §9: accept_stat and reject_stat.
+        const char* accept_names[] = {
+            "", "PROG_UNAVAIL", "PROG_MISMATCH", "PROC_UNAVAIL", "GARBAGE_ARGS", "SYSTEM_ERR"};
+        for (size_t i = 1; i < accept.size(); ++i) accept[i] = error(accept_names[i]);
+        rpc_mismatch = error("RPC_MISMATCH");
+        auth_error = error("AUTH_ERROR");
+        for (const auto& [value, name] : statuses) status.emplace_back(value, error(name));
+    }
+
+    uint32_t op(uint32_t proc) const {
+        return std::min(proc, static_cast<uint32_t>(requests.size() - 1));
+    }
+
+    // Counts the error a reply reports: its RPC status, else the result's status word when the
+    // procedure's result starts with one (`has_status`).
+    void count_errors(std::span<const uint8_t> reply, bool has_status) const {
+        XdrReader r(reply.subspan(kReplyMarkBytes));
+        r.u32();             // xid
+        r.u32();             // REPLY
+        if (r.u32() != 0) {  // MSG_DENIED
+            (r.u32() == 0 ? rpc_mismatch : auth_error).add();
+            return;
+        }
+        r.u32();  // verifier flavor
+        r.opaque(400);
+        const uint32_t stat = r.u32();
+        if (!r.ok()) return;
+        if (stat != 0) {
+            accept[std::min<size_t>(stat, accept.size() - 1)].add();
+            return;
+        }
+        const uint32_t result = has_status ? r.u32() : 0;
+        if (!r.ok() || result == 0) return;
+        for (const auto& [value, counter] : status) {
+            if (value == result) counter.add();
+        }
+    }
+
+    std::vector<metrics::Counter> requests;
+    std::vector<metrics::Histogram> durations;
+    metrics::Counter received, sent;
+    std::array<metrics::Counter, 6> accept;  // by accept_stat; [0] (SUCCESS) unused
+    metrics::Counter rpc_mismatch, auth_error;
+    std::vector<std::pair<uint32_t, metrics::Counter>> status;
+};
+
+struct RpcMetrics {
+    ProgramMetrics nfs, mount, portmap, other;
+    // Records that are no RPC call: answered with silence (and a closed TCP connection).
+    metrics::Counter undecodable = metrics::errors_total("rpc", "UNDECODABLE");
+
+    const ProgramMetrics& of(uint32_t prog) const {
+        return prog == kNfsProgram       ? nfs
+               : prog == kMountProgram   ? mount
+               : prog == kPortmapProgram ? portmap
+                                         : other;
+    }
+};
+
+std::vector<std::string> nfs3_ops() {
+    std::vector<std::string> ops;
+    for (uint32_t p = 0; p < kNfs3ProcCount; ++p) ops.push_back(nfs3_proc_name(p));
+    return ops;
+}
+
+std::vector<std::pair<uint32_t, std::string>> nfs3_statuses() {
+    // Every nfsstat3 the trace format names (RFC 1813 §2.6), as NFS3ERR_<name>.
+    std::vector<std::pair<uint32_t, std::string>> out;
+    for (uint32_t v = 1; v < 10100; v = v == 99 ? 10001 : v + 1) {
+        const std::string name = trace_status_name(v);
+        if (name != std::to_string(v)) out.emplace_back(v, "NFS3ERR_" + name);
+    }
+    return out;
+}
+
+const RpcMetrics& rpc_metrics() {
+    static const RpcMetrics m{
+        ProgramMetrics("nfs", nfs3_ops(), nfs3_statuses()),
+        // RFC 1813 §5.1.5 mountstat3; only MNT's result starts with one.
+        ProgramMetrics("mount", {"NULL", "MNT", "DUMP", "UMNT", "UMNTALL", "EXPORT"},
+                       {{1, "MNT3ERR_PERM"},
+                        {2, "MNT3ERR_NOENT"},
+                        {5, "MNT3ERR_IO"},
+                        {13, "MNT3ERR_ACCES"},
+                        {20, "MNT3ERR_NOTDIR"},
+                        {22, "MNT3ERR_INVAL"},
+                        {63, "MNT3ERR_NAMETOOLONG"},
+                        {10004, "MNT3ERR_NOTSUPP"},
+                        {10006, "MNT3ERR_SERVERFAULT"}}),
+        // RFC 1833 §3.2 portmap v2 procedures.
+        ProgramMetrics("portmap", {"NULL", "SET", "UNSET", "GETPORT", "DUMP", "CALLIT"}, {}),
+        // Programs we do not serve (NFSACL probes) and calls too short to name one.
+        ProgramMetrics("rpc", {}, {})};
+    return m;
+}
+
+// Counts a call on arrival and wraps its Responder to time and count its answer. An empty
+// reply (a retransmit the DRC drops) is no answer.
+Responder metered(const CallHeader& h, size_t record_bytes, bool udp,
+                  std::chrono::steady_clock::time_point start, Responder inner) {
+    const ProgramMetrics& m = rpc_metrics().of(h.prog);
+    const uint32_t op = m.op(h.proc);
+    m.requests[op].add();
+    m.received.add(record_bytes);
+    const bool has_status =
+        (h.prog == kNfsProgram && h.proc != kNfs3Null) || (h.prog == kMountProgram && h.proc == 1);
+    return [&m, op, has_status, udp, start, inner = std::move(inner)](std::vector<uint8_t> reply) {
+        if (!reply.empty()) {
+            m.durations[op].observe(std::chrono::steady_clock::now() - start);
+            // UDP replies leave without the record mark reserved at their front.
+            m.sent.add(reply.size() - (udp ? kReplyMarkBytes : 0));
+            m.count_errors(reply, has_status);
+        }
+        inner(std::move(reply));
+    };
+}
+
 uint64_t new_write_verifier() {
     // RFC 1813 §3.3.7: the verifier must change when the server restarts so clients resend
     // uncommitted data (docs/pi-boot.md NFS 17); time plus randomness makes two starts differ.
@@ -103,6 +236,7 @@ Service::Service(const Config& config, Clients& clients)
       portmap_(std::make_shared<PortmapTable>(std::vector<Mapping>{})),
       write_verifier_(new_write_verifier()),
       pool_(kBlockingThreads) {
+    rpc_metrics();  // registered before the first scrape, not at the first call
     if (!config.nfs.trace.empty()) {
         auto t = Tracer::open(config.nfs.trace);
         if (t) {
@@ -119,10 +253,16 @@ void Service::set_portmap(std::vector<Mapping> mappings) {
 }
 
 bool Service::handle(Request req) {
+    const auto start = std::chrono::steady_clock::now();
     const auto& record = *req.record;
     DecodedCall call = decode_call(record);
+    if (call.status != CallStatus::kDrop) {
+        req.respond = metered(call.header, record.size(), req.udp, start, std::move(req.respond));
+    }
     switch (call.status) {
         case CallStatus::kDrop:
+            rpc_metrics().undecodable.add();
+            rpc_metrics().other.received.add(record.size());
             nfs_log().debug("undecodable RPC record ({} bytes) from {}", record.size(),
                             req.peer.to_string());
             return false;

@@ -1,10 +1,12 @@
 #include "tftpd/tftpd.h"
 
+#include <array>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "tftpd/cmdline.h"
 #include "tftpd/options.h"
 #include "tftpd/packet.h"
@@ -57,10 +59,52 @@ std::pair<ErrorCode, const char*> tftp_error(std::error_code ec) {
     return {ErrorCode::kNotDefined, "Server error"};
 }
 
+// TFTP's series (core/metrics.h): requests, the ERRORs we send by code (RFC 1350 §5, RFC 2347
+// for 8), transfers that fail, bytes, and how long transfers take.
+struct TftpMetrics {
+    metrics::Counter rrq = metrics::requests_total("tftp", "RRQ");
+    metrics::Counter wrq = metrics::requests_total("tftp", "WRQ");
+    // From a read request to its transfer's first packet (the file found and opened).
+    metrics::Histogram rrq_duration = metrics::request_duration("tftp", "RRQ");
+    metrics::Counter received = metrics::received_bytes("tftp");
+    metrics::Counter sent = metrics::sent_bytes("tftp");
+    metrics::Counter malformed = metrics::errors_total("tftp", "MALFORMED");
+    std::array<metrics::Counter, 9> sent_errors{metrics::errors_total("tftp", "NOT_DEFINED"),
+                                                metrics::errors_total("tftp", "FILE_NOT_FOUND"),
+                                                metrics::errors_total("tftp", "ACCESS_VIOLATION"),
+                                                metrics::errors_total("tftp", "DISK_FULL"),
+                                                metrics::errors_total("tftp", "ILLEGAL_OPERATION"),
+                                                metrics::errors_total("tftp", "UNKNOWN_TID"),
+                                                metrics::errors_total("tftp", "FILE_EXISTS"),
+                                                metrics::errors_total("tftp", "NO_SUCH_USER"),
+                                                metrics::errors_total("tftp", "OPTION_REFUSED")};
+    metrics::Counter timeout = metrics::errors_total("tftp", "TIMEOUT");
+    metrics::Counter read_error = metrics::errors_total("tftp", "READ_ERROR");
+    metrics::Counter client_error = metrics::errors_total("tftp", "CLIENT_ERROR");
+    // Whole transfers, first packet to last ACK: a kernel in lock-step takes seconds.
+    metrics::Histogram transfer_duration = metrics::Registry::global().histogram(
+        "rootfarm_tftp_transfer_duration_seconds", "Time a completed TFTP transfer took.", {},
+        std::vector<double>{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
+};
+
+const TftpMetrics& tftp_metrics() {
+    static const TftpMetrics m;
+    return m;
+}
+
+// An ERROR packet, counted by its code.
+std::vector<uint8_t> counted_error(ErrorCode code, std::string_view message) {
+    const auto i = static_cast<size_t>(code);
+    const TftpMetrics& m = tftp_metrics();
+    m.sent_errors[i < m.sent_errors.size() ? i : 0].add();
+    return encode_error(code, message);
+}
+
 }  // namespace
 
 // One accepted read request, from its arrival until its transfer ends.
 struct Active {
+    std::chrono::steady_clock::time_point arrived;
     sockaddr_in peer{};
     Ipv4 local_addr{};
     Request request;
@@ -72,7 +116,9 @@ struct Active {
 class TftpServer::Impl : public UdpHandler {
   public:
     Impl(const Config& config, Clients& clients)
-        : config_(config), clients_(clients), pool_(std::make_shared<BufferPool>(64)) {}
+        : config_(config), clients_(clients), pool_(std::make_shared<BufferPool>(64)) {
+        tftp_metrics();  // registered before the first scrape
+    }
     // A running transfer and its request hold each other until it finishes; break that here.
     ~Impl() override {
         for (auto& [_, a] : active_) a->transfer.reset();
@@ -118,8 +164,10 @@ Result<void> TftpServer::Impl::start(Loop& loop) {
 
 void TftpServer::Impl::on_datagram(UdpSocket& sock, const Datagram& d) {
     if (&sock != listen_) return;  // a socket that only carried an error reply
+    tftp_metrics().received.add(d.data.size());
     auto op = decode_opcode(d.data);
     if (!op) {
+        tftp_metrics().malformed.add();
         tftp_log().debug("{}: malformed packet dropped", to_string(d.from));
         return;
     }
@@ -138,9 +186,9 @@ void TftpServer::Impl::on_datagram(UdpSocket& sock, const Datagram& d) {
         // socket bound to it does: a client matches replies by the server's address.
         listen_->send_to(
             d.from,
-            encode_error(ErrorCode::kIllegalOperation, req.error() == std::errc::invalid_argument
-                                                           ? "Unsupported transfer mode"
-                                                           : "Malformed request"),
+            counted_error(ErrorCode::kIllegalOperation, req.error() == std::errc::invalid_argument
+                                                            ? "Unsupported transfer mode"
+                                                            : "Malformed request"),
             0, d.local_addr);
         return;
     }
@@ -148,7 +196,9 @@ void TftpServer::Impl::on_datagram(UdpSocket& sock, const Datagram& d) {
 }
 
 void TftpServer::Impl::on_request(const Datagram& d, Request req) {
+    const auto arrived = std::chrono::steady_clock::now();
     const Ipv4 source = Ipv4::from_network(d.from.sin_addr);
+    (req.op == Opcode::kWrq ? tftp_metrics().wrq : tftp_metrics().rrq).add();
     if (req.op == Opcode::kWrq) {
         tftp_log().info("{}: write request for {} refused (read-only)", to_string(d.from),
                         req.filename);
@@ -172,7 +222,7 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
     if (active_.size() >= config_.tftp.max_transfers) {
         tftp_log().warn("{}: {} refused: {} transfers running", to_string(d.from), req.filename,
                         active_.size());
-        listen_->send_to(d.from, encode_error(ErrorCode::kNotDefined, "Too many transfers"), 0,
+        listen_->send_to(d.from, counted_error(ErrorCode::kNotDefined, "Too many transfers"), 0,
                          d.local_addr);
         return;
     }
@@ -188,12 +238,13 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
         tftp_log().warn("{}: {} refused: {} transfers from this client", who->label, req.filename,
                         mine);
         listen_->send_to(
-            d.from, encode_error(ErrorCode::kNotDefined, "Too many transfers from this client"), 0,
+            d.from, counted_error(ErrorCode::kNotDefined, "Too many transfers from this client"), 0,
             d.local_addr);
         return;
     }
     ++mine;
     auto r = std::make_shared<Active>();
+    r->arrived = arrived;
     r->peer = d.from;
     r->local_addr = d.local_addr;
     r->request = std::move(req);
@@ -280,12 +331,13 @@ void TftpServer::Impl::start_transfer(std::shared_ptr<Active> r, Source source) 
     if (!t) {
         tftp_log().warn("{}: {}: cannot open a transfer socket: {}", r->who.label,
                         r->request.filename, t.error().message());
-        listen_->send_to(r->peer, encode_error(ErrorCode::kNotDefined, "Server error"), 0,
+        listen_->send_to(r->peer, counted_error(ErrorCode::kNotDefined, "Server error"), 0,
                          r->local_addr);
         release(*r);
         return;
     }
     r->transfer = std::move(*t);
+    tftp_metrics().rrq_duration.observe(std::chrono::steady_clock::now() - r->arrived);
     mark_boot_phase(*r);
 }
 
@@ -298,8 +350,11 @@ void TftpServer::Impl::mark_boot_phase(const Active& r) {
 void TftpServer::Impl::finished(Active& r, const TransferOutcome& o) {
     using Kind = TransferOutcome::Kind;
     const double secs = std::chrono::duration<double>(o.elapsed).count();
+    const TftpMetrics& m = tftp_metrics();
     switch (o.kind) {
         case Kind::kComplete:
+            m.sent.add(o.bytes);
+            m.transfer_duration.observe(o.elapsed);
             tftp_log().info(
                 "{}: sent {} ({} bytes, blksize {}, window {}) in {:.3f} s, {:.2f} MB/s{}",
                 r.who.label, r.request.filename, o.bytes, o.block_size, o.window, secs,
@@ -315,15 +370,18 @@ void TftpServer::Impl::finished(Active& r, const TransferOutcome& o) {
             break;
         case Kind::kClientError:
         case Kind::kProtocolError:
+            m.client_error.add();
             tftp_log().info("{}: {}: client ended the transfer: {}", r.who.label,
                             r.request.filename, o.detail);
             break;
         case Kind::kTimeout:
+            m.timeout.add();
             if (r.who.client) {
                 clients_.note(r.who.client->mac, Trouble::kTftpTimeout, r.request.filename);
             }
             [[fallthrough]];
         case Kind::kReadError:
+            if (o.kind == Kind::kReadError) m.read_error.add();
             tftp_log().warn("{}: {}: transfer failed: {}", r.who.label, r.request.filename,
                             o.detail);
             break;
@@ -343,10 +401,10 @@ void TftpServer::Impl::reply_error(const sockaddr_in& to, Ipv4 local, ErrorCode 
                                    std::string_view msg) {
     auto sock = loop_->open_udp(local, 0, this);
     if (!sock) {
-        listen_->send_to(to, encode_error(code, msg), 0, local);
+        listen_->send_to(to, counted_error(code, msg), 0, local);
         return;
     }
-    (*sock)->send_to(to, encode_error(code, msg));
+    (*sock)->send_to(to, counted_error(code, msg));
     (*sock)->close();
 }
 
