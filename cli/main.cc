@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/doctor.h"
 #include "cli/serve.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -89,6 +90,14 @@ int main(int argc, char** argv) {
     status->add_flag("--watch", status_watch, "redraw every 2 seconds until interrupted");
     auto* reload = app.add_subcommand(
         "reload", "make a running server re-read its configuration (as SIGHUP does)");
+    auto* doctor = app.add_subcommand(
+        "doctor", "check the configuration against this machine and say what to fix");
+    double dhcp_wait = 3;
+    doctor
+        ->add_option("--dhcp-wait", dhcp_wait,
+                     "seconds to listen for other DHCP servers' offers ([dhcp] mode = server)")
+        ->check(CLI::Range(0.0, 60.0))
+        ->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
 
@@ -117,6 +126,9 @@ int main(int argc, char** argv) {
         if (client_set->parsed()) return cli::client_set(config_path, new_client);
         if (client_reset->parsed()) return cli::client_reset(config, mac_text, reset_force);
         if (reload->parsed()) return cli::reload(config);
+        if (doctor->parsed()) {
+            return cli::run_doctor(config, {std::chrono::milliseconds(int64_t(dhcp_wait * 1000))});
+        }
         if (client_diff->parsed()) return cli::client_diff(config, mac_text);
         if (status->parsed()) return cli::status(config, status_json, status_watch);
     } catch (const std::exception& e) {

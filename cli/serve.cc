@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
 #include <future>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "cli/control.h"
+#include "cli/http.h"
 #include "clients/clients.h"
 #include "clients/report.h"
 #include "core/log.h"
@@ -131,6 +133,7 @@ std::vector<std::string> needs_restart(const Config& was, const Config& now) {
     check(was.dhcp.enabled != now.dhcp.enabled || was.dhcp.port != now.dhcp.port ||
               was.dhcp.mode != now.dhcp.mode || was.dhcp.interface != now.dhcp.interface,
           "[dhcp]");
+    check(was.http.listen != now.http.listen, "[http]");
     check(was.store.boot_mount != now.store.boot_mount ||
               was.store.client_quota != now.store.client_quota,
           "[store]");
@@ -178,6 +181,13 @@ ControlReply reset(std::string_view args, Clients& clients) {
     return {0, "reset " + mac->to_string() + ": overlay dropped; it boots the pristine image\n"};
 }
 
+// Tells systemd (Type=notify in rootfarm.service) `state` and how many Pis are known; nothing
+// when not started by systemd (no NOTIFY_SOCKET).
+void notify_systemd(const char* state, const Clients& clients) {
+    const size_t n = clients.all().size();
+    sd_notifyf(0, "%sSTATUS=serving %zu Pi%s", state, n, n == 1 ? "" : "s");
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -191,6 +201,12 @@ int serve(const Config& config) {
 
     Services services;
     if (!create_services(config, services)) return 1;
+    auto http = HttpServer::start(config, *services.clients);
+    if (!http) {
+        core_log().error("http: cannot listen on {}: {}", config.http.listen,
+                         http.error().message());
+        return 1;
+    }
 
     const int workers = worker_count(config);
     std::vector<std::thread> threads;
@@ -224,7 +240,11 @@ int serve(const Config& config) {
                         config.state_dir.string(), workers);
         Clients& clients = *services.clients;
         auto control = ControlServer::start(config.state_dir, [&](std::string_view request) {
-            if (request == "reload") return reload(config, clients);
+            if (request == "reload") {
+                ControlReply reply = reload(config, clients);
+                notify_systemd("", clients);
+                return reply;
+            }
             if (request.starts_with("reset ")) return reset(request.substr(6), clients);
             if (request == "status json")
                 return ControlReply{0, status_json(clients.status_all(), true)};
@@ -240,15 +260,19 @@ int serve(const Config& config) {
                 "it; SIGHUP still reloads)",
                 config.state_dir.string(), control.error().message());
         }
+        notify_systemd("READY=1\n", clients);
         for (;;) {
             int sig = 0;
             sigwait(&stop_signals, &sig);
             if (sig == SIGHUP) {
                 core_log().info("received SIGHUP, reloading {}", config.source.string());
+                sd_notify(0, "RELOADING=1");
                 reload(config, clients);
+                notify_systemd("READY=1\n", clients);
                 continue;
             }
             core_log().info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            sd_notify(0, "STOPPING=1");
             break;
         }
     } else {
@@ -259,6 +283,7 @@ int serve(const Config& config) {
     for (auto& t : threads) t.join();
     // Services are destroyed after every loop has stopped (leases are flushed here), the store
     // last: the servers hold references to it.
+    http->reset();  // its handlers read the clients
     services.dhcp.reset();
     services.tftp.reset();
     services.nfs.reset();

@@ -32,6 +32,11 @@ rootfarm_require_pkgconfig(EXT2FS ext2fs libext2fs-dev)
 rootfarm_require_pkgconfig(LIBNFS libnfs libnfs-dev)
 # Raspberry Pi OS images are downloaded as .img.xz; `image import` reads them directly.
 rootfarm_require_pkgconfig(LZMA liblzma liblzma-dev)
+# sd_notify: `rootfarm serve` tells systemd when it is ready (Type=notify in rootfarm.service).
+rootfarm_require_pkgconfig(SYSTEMD libsystemd libsystemd-dev)
+# [http] listen: /metrics, the status page and /api/clients. Debian builds it as a shared
+# library (libcpp-httplib.so), not the upstream single header.
+rootfarm_require_pkgconfig(HTTPLIB cpp-httplib libcpp-httplib-dev)
 rootfarm_require_cmake(spdlog libspdlog-dev)
 rootfarm_require_cmake(tomlplusplus libtomlplusplus-dev)
 rootfarm_require_cmake(CLI11 libcli11-dev)

@@ -7,10 +7,12 @@ packages=(
     build-essential cmake ninja-build pkg-config
     libtirpc-dev liburing-dev libxxhash-dev libspdlog-dev libfmt-dev
     libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
-    libext2fs-dev liblzma-dev libnfs-dev libnfs-utils
+    libext2fs-dev liblzma-dev libnfs-dev libnfs-utils libsystemd-dev libcpp-httplib-dev
     e2fsprogs dosfstools mtools fdisk xz-utils
-    busybox udhcpc isc-dhcp-client tftp-hpa curl rpcbind iproute2
+    busybox udhcpc isc-dhcp-client tftp-hpa curl rpcbind iproute2 dnsmasq-base
     qemu-system-x86 ipxe-qemu kmod cpio debootstrap
+    systemd systemd-container man-db
+    chromium prometheus
 )
 
 missing=()
