@@ -10,8 +10,8 @@
 
 #include "images/errors.h"
 #include "images/import.h"
-#include "store/delta.h"
 #include "store/fs_util.h"
+#include "store/store.h"
 
 namespace rootfarm::images {
 
@@ -116,15 +116,18 @@ Result<void> check_unused(const Config& config, std::string_view name) {
                                c.mac.to_string());
         }
     }
-    // A delta records the image it was made on (store/delta.h); dropping that image would
-    // leave the delta's object ids pointing nowhere.
-    std::error_code ec;
-    for (const auto& entry :
-         std::filesystem::directory_iterator(config.state_dir / "clients", ec)) {
-        Result<store::DeltaMeta> meta = store::load_delta_meta(entry.path() / "delta.meta");
-        if (meta && meta->image == name) {
-            return image_error(ImageErrc::kInUse, "image {} holds the delta of client {}", name,
-                               entry.path().filename().string());
+    // An overlay records the image it was made on; dropping that image would leave the
+    // overlay's object ids pointing nowhere. The store says which images overlays are on.
+    store::StoreOptions options;
+    options.state_dir = config.state_dir;
+    options.boot_mount = config.store.boot_mount;
+    Result<std::unique_ptr<store::Store>> st = store::Store::open(options);
+    if (!st) return st.error();
+    for (const MacAddr& mac : (*st)->clients_with_delta()) {
+        Result<std::string> on = (*st)->delta_image(mac);
+        if (on && *on == name) {
+            return image_error(ImageErrc::kInUse, "image {} holds the overlay of client {}", name,
+                               mac.to_string());
         }
     }
     return {};
