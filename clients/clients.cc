@@ -67,7 +67,7 @@ Clients::Clients(const Config& config, store::Store* store)
       store_(store),
       now_([] { return Clock::now(); }),
       keep_delta_(config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep),
-      idle_after_(config.defaults.idle_after),
+      idle_after_s_(config.defaults.idle_after),
       quota_(config.store.client_quota),
       leases_path_(config.state_dir / "leases") {
     std::error_code ec;
@@ -318,7 +318,7 @@ void Clients::record(const MacAddr& mac, BootEvent event) {
 
 BootPhase Clients::phase_of(const Life& life, Clock::time_point now) const {
     if ((life.phase == BootPhase::kUp || life.phase == BootPhase::kNfsMounted) &&
-        life.last_call() != Clock::time_point::min() && now - life.last_call() >= idle_after_) {
+        life.last_call() != Clock::time_point::min() && now - life.last_call() >= idle_after()) {
         return BootPhase::kIdle;
     }
     return life.phase;
@@ -450,7 +450,7 @@ PiStatus Clients::status(const MacAddr& mac) const {
         }
         if (s.phase == BootPhase::kIdle && !s.timeline.empty()) {
             // Up until it went quiet; idle since then.
-            const Clock::time_point idle_at = life->last_call() + idle_after_;
+            const Clock::time_point idle_at = life->last_call() + idle_after();
             s.phase_since =
                 std::chrono::system_clock::now() -
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(now - idle_at);
@@ -478,7 +478,7 @@ Result<void> Clients::reset(const MacAddr& mac, bool force) {
         std::lock_guard lock(life->mu);
         const Clock::time_point now = now_();
         const bool active = life->mounted && life->last_call() != Clock::time_point::min() &&
-                            now - life->last_call() < idle_after_;
+                            now - life->last_call() < idle_after();
         if (active && !force) return std::errc::device_or_resource_busy;
         if (auto r = store_->reset(mac); !r) return r;
         // Its next boot starts from the pristine image, and its identity is written again.
@@ -498,7 +498,7 @@ std::vector<std::string> Clients::reconfigure(const Config& config) {
     {
         std::lock_guard lock(config_mu_);
         keep_delta_ = config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep;
-        idle_after_ = std::chrono::seconds(config.defaults.idle_after);
+        idle_after_s_.store(config.defaults.idle_after, std::memory_order_relaxed);
         listeners = listeners_;
     }
     std::vector<std::string> lines;

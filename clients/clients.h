@@ -12,6 +12,7 @@
 // DISCOVER since) is never moved under it: a spurious boot signal from a running Pi (a TFTP or
 // MNT from user space) then leaves it where it is, and the next real boot moves it.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -178,7 +179,11 @@ class Clients {
 
     mutable std::mutex config_mu_;
     bool keep_delta_;  // [defaults] on_image_change = "keep"
-    std::chrono::seconds idle_after_;
+    // Read on every status and reset, changed by a reload: seconds, atomically.
+    std::atomic<int64_t> idle_after_s_;
+    std::chrono::seconds idle_after() const {
+        return std::chrono::seconds(idle_after_s_.load(std::memory_order_relaxed));
+    }
     uint64_t quota_;  // [store] client_quota, for the hint
     std::vector<std::function<void(const Config&)>> listeners_;
     std::vector<std::function<void(const MacAddr&, std::chrono::milliseconds)>> boot_listeners_;

@@ -216,6 +216,8 @@ class StoreImpl final : public Store {
         std::filesystem::path to_path = ids_path(name);
         std::error_code ec;
         if (std::filesystem::exists(to_path, ec) || ec) return {};
+        // No such image: nothing to carry ids to (the caller reports ENOENT when it indexes).
+        if (!std::filesystem::is_directory(images_dir() / name / "root", ec)) return {};
         Result<std::string> ids = read_whole_file(ids_path(from));
         if (!ids.ok()) {
             // The old image never got ids written: nothing to carry, the new one starts afresh.
