@@ -31,6 +31,7 @@ struct Clients::Life {
     bool mounted = false;
     Clock::time_point rebooted{};  // the last boot ROM DISCOVER
     std::atomic<Clock::rep> last_nfs{Clock::time_point::min().time_since_epoch().count()};
+    std::atomic<bool> up{false};  // phase == kUp, read without the lock
     // The boot being handled: what start_boot applied, so the other first requests of the same
     // boot (a Pi 4 reads config.txt up to four times, then MNTs) cost nothing.
     bool booting = false;
@@ -137,52 +138,59 @@ Result<size_t> Clients::write_identity(const ClientInfo& client, store::ClientVi
     return written;
 }
 
-Result<void> Clients::start_boot(const ClientInfo& client, Life& life) {
+Result<void> Clients::start_boot(const ClientInfo& client, Life& life, bool identity) {
     std::lock_guard lock(life.mu);
     const Clock::time_point now = now_();
-    if (life.booting && life.booted_image == client.image &&
-        life.booted_hostname == client.hostname) {
-        return {};  // another first request of a boot already handled
-    }
-    if (in_use(life, now)) {
+    const bool moved = life.booting && life.booted_image == client.image;
+    const bool named = life.booting && life.booted_hostname == client.hostname;
+    if (moved && (named || !identity)) return {};  // another first request of this boot
+    if (!life.booting && in_use(life, now)) {
         clients_log().info(
             "{}: asked to boot while its root is in use (NFS call {} ms ago): not moved",
             client.mac.to_string(),
             std::chrono::duration_cast<std::chrono::milliseconds>(now - life.last_call()).count());
         return {};
     }
-    life.mounted = false;  // whatever had its root mounted is gone: the Pi is booting
-    Result<std::string> current = store_->delta_image(client.mac);
-    if (current && *current != client.image) {
-        bool keep;
-        {
-            std::lock_guard config_lock(config_mu_);
-            keep = keep_delta_;
+    if (!moved) {
+        life.mounted = false;  // whatever had its root mounted is gone: the Pi is booting
+        Result<std::string> current = store_->delta_image(client.mac);
+        if (current && *current != client.image) {
+            bool keep;
+            {
+                std::lock_guard config_lock(config_mu_);
+                keep = keep_delta_;
+            }
+            if (auto r = store_->switch_image(client.mac, client.image, keep); !r) {
+                clients_log().error("{}: cannot move from image {} to {}: {}",
+                                    client.mac.to_string(), *current, client.image,
+                                    r.error().message());
+                return r;
+            }
+            clients_log().info("{}: moved from image {} to {} at the start of its boot, overlay {}",
+                               client.mac.to_string(), *current, client.image,
+                               keep ? "kept" : "dropped");
         }
-        if (auto moved = store_->switch_image(client.mac, client.image, keep); !moved) {
-            clients_log().error("{}: cannot move from image {} to {}: {}", client.mac.to_string(),
-                                *current, client.image, moved.error().message());
-            return moved;
-        }
-        clients_log().info("{}: moved from image {} to {} at the start of its boot, overlay {}",
-                           client.mac.to_string(), *current, client.image,
-                           keep ? "kept" : "dropped");
+        life.booting = true;
+        life.booted_image = client.image;
+        life.booted_hostname.clear();
     }
     Result<std::shared_ptr<store::ClientView>> v = store_->view(client.mac, client.image);
     if (!v) return v.error();
     life.view = *v;
-    (void)write_identity(client, **v);
-    life.booting = true;
-    life.booted_image = client.image;
-    life.booted_hostname = client.hostname;
+    if (identity) {
+        (void)write_identity(client, **v);
+        life.booted_hostname = client.hostname;
+    }
     return {};
 }
 
 Result<std::shared_ptr<store::ClientView>> Clients::view(const ClientInfo& client, Ask ask) {
     if (store_ == nullptr) return std::errc::no_such_device;
     std::shared_ptr<Life> life = life_of(client.mac);
-    if (ask == Ask::kBootStart) {
-        if (auto started = start_boot(client, *life); !started) return started.error();
+    if (ask != Ask::kCall) {
+        if (auto started = start_boot(client, *life, ask == Ask::kBootStart); !started) {
+            return started.error();
+        }
     }
     {
         std::lock_guard lock(life->mu);
@@ -213,6 +221,7 @@ void Clients::set_phase(const MacAddr& mac, Life& life, BootPhase phase) {
     const BootPhase was = life.phase;
     const Clock::time_point now = now_();
     life.phase = phase;
+    life.up.store(phase == BootPhase::kUp, std::memory_order_relaxed);
     life.phase_since = std::chrono::system_clock::now();
     life.phase_at = now;
     life.logged_phase = phase;
@@ -256,6 +265,9 @@ void Clients::record(const MacAddr& mac, BootEvent event) {
         if (!life) life = life_of(mac);
         const Clock::time_point now = now_();
         life->last_nfs.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+        // Never waits behind a boot's store work (start_boot holds the lock through an image
+        // index or ssh-keygen) once the Pi is up.
+        if (life->up.load(std::memory_order_relaxed)) return;
         std::lock_guard lock(life->mu);
         if (life->phase != BootPhase::kUp) {
             life->booting = false;  // the boot is over: its system runs

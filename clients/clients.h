@@ -110,11 +110,13 @@ class Clients {
     // --- What a request is served from ----------------------------------------------------
     enum class Ask {
         kCall,       // an ordinary request: the view its overlay is on, never moved
-        kBootStart,  // the first request of a boot (TFTP first boot file, MNT)
+        kBootFiles,  // a first boot file over TFTP: moves the Pi, its identity waits for MNT
+        kBootStart,  // MNT: moves the Pi if nothing earlier did, and writes its identity
     };
-    // The view of `client`'s root. At kBootStart the Pi first moves to its configured image
-    // and gets its identity files, unless its root is in use. Errors: the store's (ENOENT for
-    // an image that does not exist).
+    // The view of `client`'s root. At kBootFiles and kBootStart the Pi first moves to its
+    // configured image, unless its root is in use; kBootStart also writes its identity files
+    // (an SSH host key takes ssh-keygen a moment: never on the TFTP loop's thread). Errors: the
+    // store's (ENOENT for an image that does not exist).
     Result<std::shared_ptr<store::ClientView>> view(const ClientInfo& client, Ask ask);
     // The read-only, pristine default image, for a TFTP request from no known client.
     Result<std::shared_ptr<const store::ClientView>> pristine_default();
@@ -164,7 +166,7 @@ class Clients {
     struct Life;
     std::shared_ptr<Life> life_of(const MacAddr& mac);
     std::shared_ptr<Life> find_life(const MacAddr& mac) const;
-    Result<void> start_boot(const ClientInfo& client, Life& life);
+    Result<void> start_boot(const ClientInfo& client, Life& life, bool identity);
     bool in_use(const Life& life, Clock::time_point now) const;
     BootPhase phase_of(const Life& life, Clock::time_point now) const;
     void set_phase(const MacAddr& mac, Life& life, BootPhase phase);

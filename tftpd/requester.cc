@@ -36,7 +36,7 @@ Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& client
         return r;
     }
     const auto ask =
-        starts_a_boot(path.relative()) ? Clients::Ask::kBootStart : Clients::Ask::kCall;
+        starts_a_boot(path.relative()) ? Clients::Ask::kBootFiles : Clients::Ask::kCall;
     auto view = clients.view(*r.client, ask);
     if (!view) return view.error();
     r.view = std::move(*view);

@@ -28,7 +28,7 @@ bool starts_a_boot(std::string_view relative_path);
 // the address it will keep). Otherwise the source address decides; an address of no known
 // client gets the default image's pristine boot files. A MAC prefix of a Raspberry Pi that is
 // not configured enrols it when [defaults] enroll = "any-pi". A known client's first boot file
-// starts its boot (Clients::Ask::kBootStart): a pending roll-out happens before it is served.
+// starts its boot (Clients::Ask::kBootFiles): a pending roll-out happens before it is served.
 Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& clients);
 
 }  // namespace rootfarm::tftpd
