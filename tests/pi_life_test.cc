@@ -256,6 +256,29 @@ TEST_F(PiLife, ItsMachineIdAndHostKeysAreItsOwnAndSurviveARestart) {
     EXPECT_EQ(slurp(dir_.root() / "etc/ssh/ssh_host_ed25519_key"), "IMAGE KEY\n");
 }
 
+// Slow (a minute): what an operator sees when a Pi loads its kernel and never mounts its root.
+TEST_F(PiLife, AKernelThatNeverMountsIsAHintQuotingTheCmdlineServed) {
+    write(dir_.path() / "images/default/boot/kernel8.img", std::string(3000, 'k'));
+    rootfarm::testing::ServeProcess serve(config_path_);
+    ASSERT_TRUE(serve.wait_ready()) << serve.log();
+    ASSERT_TRUE(tftp("1a2b3c4d/start4.elf"));
+    ASSERT_TRUE(tftp("1a2b3c4d/cmdline.txt"));
+    ASSERT_TRUE(tftp("1a2b3c4d/kernel8.img"));
+    std::string json;
+    const auto deadline = std::chrono::steady_clock::now() + kNoMountAfter + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        json = rootfarm({"status", "--json"}).out;
+        if (json.find("but no MNT") != std::string::npos) break;
+        std::this_thread::sleep_for(2s);
+    }
+    EXPECT_NE(json.find("\"phase\" : \"kernel-fetched\""), std::string::npos) << json;
+    EXPECT_NE(json.find("but no MNT"), std::string::npos) << json;
+    EXPECT_NE(json.find("cmdline served: root=/dev/nfs nfsroot=127.0.0.1:/"), std::string::npos)
+        << json;
+    // Logged once, as a warning, when it appeared.
+    EXPECT_NE(serve.log().find("but no MNT"), std::string::npos) << serve.log();
+}
+
 TEST_F(PiLife, StatusShowsPhasesAndHintsFromTheRunningServerAndSaysWhenOffline) {
     {
         rootfarm::testing::ServeProcess serve(config_path_);
