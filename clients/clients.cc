@@ -14,10 +14,6 @@ namespace {
 // per packet.
 constexpr std::chrono::milliseconds kLeaseFlush{500};
 
-std::string image_or_none(const Result<std::string>& image) {
-    return image ? *image : std::string("(none)");
-}
-
 }  // namespace
 
 // One Pi's life since the server started. Guarded by `mu`, but for `last_nfs`, which every NFS
