@@ -196,6 +196,7 @@ class Loop {
     struct Listener;
     explicit Loop(Options options);
     Result<void> init();
+    Result<void> init_buffers();
 
     io_uring_sqe* get_sqe();
     uint64_t new_op(Op op);

@@ -1,5 +1,6 @@
 #include "core/loop.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +12,8 @@
 #include <random>
 #include <set>
 #include <thread>
+
+#include "core/loop_internal.h"
 
 namespace rootfarm {
 namespace {
@@ -410,6 +413,59 @@ TEST(Loop, ConnRefDetectsTeardown) {
     ASSERT_EQ(handler.refs.size(), 2u);
     EXPECT_EQ(handler.refs[0].index, handler.refs[1].index);
     EXPECT_NE(handler.refs[0].generation, handler.refs[1].generation);
+}
+
+// More operations than the submission queue holds, queued without returning to run(): get_sqe
+// must submit to make room and every operation must still complete, in full. The completion
+// queue (twice the entries) holds them all: whether a submit with unreaped overflowed
+// completions fails with EBUSY depends on the kernel, and only run() reaps.
+TEST(Loop, MoreOperationsThanTheRingHoldsAllComplete) {
+    const auto path = std::filesystem::temp_directory_path() / "rootfarm_loop_tiny_ring_test";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    Loop::Options options;
+    options.entries = 4;
+    options.buffer_count = 8;
+    const int kOps = static_cast<int>(2 * options.entries - 1);
+    std::vector<uint8_t> content(kOps);
+    for (int i = 0; i < kOps; ++i) content[i] = static_cast<uint8_t>(i * 7 + 1);
+    ASSERT_EQ(::pwrite(fd, content.data(), content.size(), 0), kOps);
+
+    auto created = Loop::create(options);
+    ASSERT_TRUE(created) << created.error().message();
+    Loop& loop = **created;
+    std::vector<uint8_t> got(kOps);
+    int completed = 0;
+    for (int i = 0; i < kOps; ++i) {
+        loop.read_at(fd, static_cast<uint64_t>(i), {&got[i], 1}, [&, i](int n) {
+            EXPECT_EQ(n, 1) << "read " << i;
+            if (++completed == kOps) loop.stop();
+        });
+    }
+    loop.add_timer(std::chrono::seconds(10), [&] { loop.stop(); });  // bounds a failure
+    loop.run();
+    EXPECT_EQ(completed, kOps);
+    EXPECT_EQ(got, content);
+    created->reset();
+    ::close(fd);
+    std::filesystem::remove(path);
+}
+
+// When submitting cannot make room (here a ring still disabled, IORING_SETUP_R_DISABLED, kernel
+// 5.10, whose io_uring_enter fails with EBADFD) get_sqe gives up after a bounded number of
+// submits and aborts naming the ring's state, where it used to spin forever.
+TEST(LoopDeathTest, FullSubmissionQueueThatCannotDrainAborts) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    io_uring ring{};
+    io_uring_params params{};
+    params.flags = IORING_SETUP_R_DISABLED;
+    ASSERT_EQ(io_uring_queue_init_params(4, &ring, &params), 0);
+    for (io_uring_sqe* sqe = io_uring_get_sqe(&ring); sqe; sqe = io_uring_get_sqe(&ring)) {
+        io_uring_prep_nop(sqe);
+    }
+    EXPECT_DEATH(loop_internal::get_sqe_bounded(ring),
+                 "submission queue still full after 8 submits: 4 of 4 entries queued");
+    io_uring_queue_exit(&ring);
 }
 
 }  // namespace
