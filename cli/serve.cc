@@ -233,11 +233,6 @@ int serve(const Config& config) {
 
     int status = 0;
     if (all_started) {
-        core_log().info("rootfarm serving: nfs {}, tftp {}, dhcp {}; state in {}; {} worker(s)",
-                        config.nfs.enabled ? "on port " + std::to_string(config.nfs.port) : "off",
-                        config.tftp.enabled ? "on port " + std::to_string(config.tftp.port) : "off",
-                        config.dhcp.enabled ? "on port " + std::to_string(config.dhcp.port) : "off",
-                        config.state_dir.string(), workers);
         Clients& clients = *services.clients;
         auto control = ControlServer::start(config.state_dir, [&](std::string_view request) {
             if (request == "reload") {
@@ -260,6 +255,13 @@ int serve(const Config& config) {
                 "it; SIGHUP still reloads)",
                 config.state_dir.string(), control.error().message());
         }
+        // Last, after the control socket: whoever waits for this line (tests, an operator)
+        // can use every command at once.
+        core_log().info("rootfarm serving: nfs {}, tftp {}, dhcp {}; state in {}; {} worker(s)",
+                        config.nfs.enabled ? "on port " + std::to_string(config.nfs.port) : "off",
+                        config.tftp.enabled ? "on port " + std::to_string(config.tftp.port) : "off",
+                        config.dhcp.enabled ? "on port " + std::to_string(config.dhcp.port) : "off",
+                        config.state_dir.string(), workers);
         notify_systemd("READY=1\n", clients);
         for (;;) {
             int sig = 0;
