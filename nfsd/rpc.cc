@@ -123,4 +123,24 @@ std::vector<uint8_t> auth_error_reply(uint32_t xid, AuthStat stat) {
     return v;
 }
 
+std::optional<ReplyHeader> read_reply_header(std::span<const uint8_t> reply) {
+    if (reply.size() < kReplyMarkBytes) return std::nullopt;
+    XdrReader r(reply.subspan(kReplyMarkBytes));
+    r.u32();  // xid
+    r.u32();  // REPLY
+    ReplyHeader h;
+    h.accepted = r.u32() == kMsgAccepted;
+    if (h.accepted) {
+        r.u32();  // verifier flavor
+        r.opaque(400);
+    }
+    h.stat = r.u32();
+    if (!r.ok()) return std::nullopt;
+    if (h.accepted && h.stat == 0) {
+        const uint32_t first = r.u32();
+        if (r.ok()) h.first_result = first;
+    }
+    return h;
+}
+
 }  // namespace rootfarm::nfsd

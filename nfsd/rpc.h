@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -83,5 +84,16 @@ std::vector<uint8_t> accepted_reply(uint32_t xid, AcceptStat stat);
 std::vector<uint8_t> prog_mismatch_reply(uint32_t xid, uint32_t low, uint32_t high);
 std::vector<uint8_t> rpc_mismatch_reply(uint32_t xid);
 std::vector<uint8_t> auth_error_reply(uint32_t xid, AuthStat stat);
+
+// A reply built here (record-mark bytes reserved at its front), read back (RFC 5531 §9):
+// accepted or denied, its accept_stat or reject_stat, and for an accepted SUCCESS the first
+// word of its results, which is the procedure's status where its result starts with one.
+struct ReplyHeader {
+    bool accepted = false;
+    uint32_t stat = 0;  // accept_stat when accepted, else reject_stat
+    std::optional<uint32_t> first_result;
+};
+// nullopt when `reply` is too short to hold a header.
+std::optional<ReplyHeader> read_reply_header(std::span<const uint8_t> reply);
 
 }  // namespace rootfarm::nfsd

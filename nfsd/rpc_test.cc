@@ -128,5 +128,30 @@ TEST(Rpc, RandomBytesNeverDecodeOutOfBounds) {
     }
 }
 
+TEST(Rpc, ReplyHeadersReadBack) {
+    auto ok = accepted_reply(7, AcceptStat::kSuccess);
+    XdrWriter(ok).u32(70);  // NFS3ERR_STALE, the first word of the results
+    auto h = read_reply_header(ok);
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(h->accepted);
+    EXPECT_EQ(h->stat, 0u);
+    EXPECT_EQ(h->first_result, 70u);
+    h = read_reply_header(accepted_reply(7, AcceptStat::kGarbageArgs));
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->stat, static_cast<uint32_t>(AcceptStat::kGarbageArgs));
+    EXPECT_FALSE(h->first_result);
+    h = read_reply_header(auth_error_reply(7, AuthStat::kTooWeak));
+    ASSERT_TRUE(h);
+    EXPECT_FALSE(h->accepted);
+    EXPECT_EQ(h->stat, 1u);  // AUTH_ERROR
+    h = read_reply_header(rpc_mismatch_reply(7));
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->stat, 0u);  // RPC_MISMATCH
+    auto cut = accepted_reply(7, AcceptStat::kSuccess);
+    cut.resize(cut.size() - 4);
+    EXPECT_FALSE(read_reply_header(cut));
+    EXPECT_FALSE(read_reply_header({}));
+}
+
 }  // namespace
 }  // namespace rootfarm::nfsd

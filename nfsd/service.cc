@@ -118,25 +118,19 @@ struct ProgramMetrics {
     // Counts the error a reply reports: its RPC status, else the result's status word when the
     // procedure's result starts with one (`has_status`).
     void count_errors(std::span<const uint8_t> reply, bool has_status) const {
-        XdrReader r(reply.subspan(kReplyMarkBytes));
-        r.u32();             // xid
-        r.u32();             // REPLY
-        if (r.u32() != 0) {  // MSG_DENIED
-            (r.u32() == 0 ? rpc_mismatch : auth_error).add();
+        auto h = read_reply_header(reply);
+        if (!h) return;
+        if (!h->accepted) {
+            (h->stat == 0 ? rpc_mismatch : auth_error).add();  // RPC_MISMATCH, AUTH_ERROR
             return;
         }
-        r.u32();  // verifier flavor
-        r.opaque(400);
-        const uint32_t stat = r.u32();
-        if (!r.ok()) return;
-        if (stat != 0) {
-            accept[std::min<size_t>(stat, accept.size() - 1)].add();
+        if (h->stat != 0) {
+            accept[std::min<size_t>(h->stat, accept.size() - 1)].add();
             return;
         }
-        const uint32_t result = has_status ? r.u32() : 0;
-        if (!r.ok() || result == 0) return;
+        if (!has_status || !h->first_result || *h->first_result == 0) return;
         for (const auto& [value, counter] : status) {
-            if (value == result) counter.add();
+            if (value == *h->first_result) counter.add();
         }
     }
 
@@ -371,8 +365,8 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     }
     std::optional<DrcKey> key;
     if (nfs3_is_non_idempotent(h.proc)) {
-        // docs/pi-boot.md NFS 7: mark in progress before executing; a retransmit meanwhile is dropped
-        // (the client will retransmit again), a later one gets the cached reply.
+        // docs/pi-boot.md NFS 7: mark in progress before executing; a retransmit meanwhile is
+        // dropped (the client will retransmit again), a later one gets the cached reply.
         key = drc_key(req.peer.value, *req.record);
         std::vector<uint8_t> cached;
         switch (drc_.begin(*key, &cached)) {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "nfsd/nfs3_xdr.h"
+#include "nfsd/rpc.h"
 #include "nfsd/xdr.h"
 
 namespace rootfarm::nfsd {
@@ -38,16 +39,9 @@ constexpr StatusName kStatusNames[] = {
 // verifier, SUCCESS; then the procedure's result, whose first word is the status for every
 // NFSv3 procedure, RFC 1813 §3.3).
 std::optional<uint32_t> reply_status(std::span<const uint8_t> reply) {
-    if (reply.size() < kReplyMarkBytes) return std::nullopt;
-    XdrReader r(reply.subspan(kReplyMarkBytes));
-    r.u32();
-    bool accepted = r.u32() == 1 && r.u32() == 0;
-    r.u32();
-    r.opaque(400);
-    bool success = r.u32() == 0;
-    uint32_t status = r.u32();
-    if (!r.ok() || !accepted || !success) return std::nullopt;
-    return status;
+    auto h = read_reply_header(reply);
+    if (!h || !h->accepted || h->stat != 0) return std::nullopt;
+    return h->first_result;
 }
 
 bool is_dot(std::string_view name) {
