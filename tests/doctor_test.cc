@@ -32,29 +32,17 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace checks = cli::doctor;
 
-fs::path write_file(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 // A Pi 4 image as Raspberry Pi OS ships it: firmware, kernel, its own SD-card cmdline.txt (which
 // rootfarm replaces) and an fstab with only /proc.
 void make_image(const fs::path& state, const std::string& name = "golden") {
     const fs::path image = state / "images" / name;
-    write_file(image / "boot/start4.elf", "firmware");
-    write_file(image / "boot/kernel8.img", "kernel");
-    write_file(image / "boot/config.txt", "arm_64bit=1\n");
-    write_file(image / "boot/cmdline.txt",
-               "console=serial0,115200 root=PARTUUID=1234abcd-02 rootfstype=ext4 rootwait\n");
-    write_file(image / "root/etc/fstab", "proc /proc proc defaults 0 0\n");
+    rootfarm::testing::write_text(image / "boot/start4.elf", "firmware");
+    rootfarm::testing::write_text(image / "boot/kernel8.img", "kernel");
+    rootfarm::testing::write_text(image / "boot/config.txt", "arm_64bit=1\n");
+    rootfarm::testing::write_text(
+        image / "boot/cmdline.txt",
+        "console=serial0,115200 root=PARTUUID=1234abcd-02 rootfstype=ext4 rootwait\n");
+    rootfarm::testing::write_text(image / "root/etc/fstab", "proc /proc proc defaults 0 0\n");
 }
 
 // Where a `rootfarm` system user exists, doctor checks the state directory for it: give the
@@ -85,7 +73,7 @@ class Doctor : public ::testing::Test {
 
     // `extra` is appended (more sections, [[client]] tables).
     fs::path config(const std::string& extra = "", const std::string& image = "golden") {
-        return write_file(
+        return rootfarm::testing::write_text(
             dir_.path() / "farm.toml",
             "state_dir = \"" + state_.string() + "\"\nserver_ip = \"127.0.0.1\"\n" +
                 "[nfs]\nlisten = \"127.0.0.1\"\nport = " + std::to_string(nfs_) +
@@ -172,17 +160,18 @@ TEST_F(Doctor, ImageWithoutFirmwareOrKernel) {
                                      "MAC prefix): missing start4.elf"));
     }
     // A Pi 3's set makes the image good again for a client of unknown model.
-    write_file(state_ / "images/golden/boot/bootcode.bin", "x");
-    write_file(state_ / "images/golden/boot/start.elf", "x");
-    write_file(state_ / "images/golden/boot/kernel7.img", "x");
+    rootfarm::testing::write_text(state_ / "images/golden/boot/bootcode.bin", "x");
+    rootfarm::testing::write_text(state_ / "images/golden/boot/start.elf", "x");
+    rootfarm::testing::write_text(state_ / "images/golden/boot/kernel7.img", "x");
     const auto r = doctor(config());
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("image golden can boot Pi 3"));
 }
 
 TEST_F(Doctor, CmdlineMountingAnotherServersRoot) {
-    write_file(state_ / "images/golden/boot/cmdline.txt",
-               "console=tty1 root=/dev/nfs nfsroot=10.1.2.3:/srv/pi,vers=3 rw ip=dhcp rootwait\n");
+    rootfarm::testing::write_text(
+        state_ / "images/golden/boot/cmdline.txt",
+        "console=tty1 root=/dev/nfs nfsroot=10.1.2.3:/srv/pi,vers=3 rw ip=dhcp rootwait\n");
     auto r = doctor(config());
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("problem  cmdline: image golden: its cmdline.txt mounts the root "
@@ -191,27 +180,27 @@ TEST_F(Doctor, CmdlineMountingAnotherServersRoot) {
 
     // With rewrite_cmdline the Pis get our line: only a warning about the image's own.
     const fs::path rewriting = config();
-    std::string text = slurp(rewriting);
+    std::string text = rootfarm::testing::read_text(rewriting);
     text.replace(text.find("[tftp]\n"), 7, "[tftp]\nrewrite_cmdline = true\n");
-    write_file(rewriting, text);
+    rootfarm::testing::write_text(rewriting, text);
     r = doctor(rewriting);
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("warning  cmdline: image golden: its own cmdline.txt mounts the "
                                  "root from 10.1.2.3"));
 
     // Naming us is fine and served as it is.
-    write_file(state_ / "images/golden/boot/cmdline.txt",
-               "root=/dev/nfs nfsroot=127.0.0.1:/,vers=3,tcp rw ip=dhcp\n");
+    rootfarm::testing::write_text(state_ / "images/golden/boot/cmdline.txt",
+                                  "root=/dev/nfs nfsroot=127.0.0.1:/,vers=3,tcp rw ip=dhcp\n");
     r = doctor(config());
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("mounts the root from 127.0.0.1 (this server)"));
 }
 
 TEST_F(Doctor, FstabWithThePartuuidRoot) {
-    write_file(state_ / "images/golden/root/etc/fstab",
-               "proc /proc proc defaults 0 0\n"
-               "PARTUUID=1234abcd-02  /  ext4  defaults,noatime  0  1\n"
-               "# PARTUUID=1234abcd-01 /boot/firmware vfat defaults 0 2\n");
+    rootfarm::testing::write_text(state_ / "images/golden/root/etc/fstab",
+                                  "proc /proc proc defaults 0 0\n"
+                                  "PARTUUID=1234abcd-02  /  ext4  defaults,noatime  0  1\n"
+                                  "# PARTUUID=1234abcd-01 /boot/firmware vfat defaults 0 2\n");
     auto r = doctor(config());
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("problem  fstab: image golden: /etc/fstab line 2 mounts / from "
@@ -220,8 +209,9 @@ TEST_F(Doctor, FstabWithThePartuuidRoot) {
 
     // The image's fix-up layer (what `image import` writes) hides the line: read through the
     // store, the image is fine.
-    write_file(state_ / "images/golden/layers", "golden-fixups\n");
-    write_file(state_ / "layers/golden-fixups/root/etc/fstab", "proc /proc proc defaults 0 0\n");
+    rootfarm::testing::write_text(state_ / "images/golden/layers", "golden-fixups\n");
+    rootfarm::testing::write_text(state_ / "layers/golden-fixups/root/etc/fstab",
+                                  "proc /proc proc defaults 0 0\n");
     r = doctor(config());
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("ok       fstab: image golden: /etc/fstab names no SD-card"));
@@ -314,19 +304,19 @@ TEST_F(Doctor, InterfaceThatDoesNotExist) {
     EXPECT_THAT(r.out, HasSubstr("lo"));
 
     // The loopback interface carries 127.0.0.1.
-    std::string text = slurp(dir_.path() / "farm.toml");
+    std::string text = rootfarm::testing::read_text(dir_.path() / "farm.toml");
     // Proxy mode: no DISCOVER is sent on the host's loopback.
     text.replace(text.find("\"rfnoexist0\""), 12, "\"lo\"\nmode = \"proxy\"");
-    write_file(dir_.path() / "farm.toml", text);
+    rootfarm::testing::write_text(dir_.path() / "farm.toml", text);
     r = doctor(dir_.path() / "farm.toml");
     EXPECT_THAT(r.out, HasSubstr("ok       network: server_ip 127.0.0.1 is on interface lo"));
 }
 
 TEST_F(Doctor, ServerIpAnyWithDhcpIsAProblem) {
-    std::string text =
-        slurp(config("[dhcp]\nenabled = true\nport = " + std::to_string(free_port()) + "\n"));
+    std::string text = rootfarm::testing::read_text(
+        config("[dhcp]\nenabled = true\nport = " + std::to_string(free_port()) + "\n"));
     text.replace(text.find("127.0.0.1"), 9, "0.0.0.0");
-    write_file(dir_.path() / "farm.toml", text);
+    rootfarm::testing::write_text(dir_.path() / "farm.toml", text);
     const auto r = doctor(dir_.path() / "farm.toml");
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("problem  network: server_ip is 0.0.0.0 but DHCP is enabled"));
@@ -428,12 +418,14 @@ class DoctorDhcp : public ::testing::Test {
         }
         ::close(log_fd);
         const auto deadline = std::chrono::steady_clock::now() + 15s;
-        while (slurp(log).find("DHCP, IP range") == std::string::npos) {
+        while (rootfarm::testing::read_text(log).find("DHCP, IP range") == std::string::npos) {
             int status = 0;
-            ASSERT_EQ(::waitpid(dnsmasq_, &status, WNOHANG), 0) << "dnsmasq exited:\n"
-                                                                << slurp(log);
-            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "dnsmasq not ready:\n"
-                                                                  << slurp(log);
+            ASSERT_EQ(::waitpid(dnsmasq_, &status, WNOHANG), 0)
+                << "dnsmasq exited:\n"
+                << rootfarm::testing::read_text(log);
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+                << "dnsmasq not ready:\n"
+                << rootfarm::testing::read_text(log);
             std::this_thread::sleep_for(20ms);
         }
     }
@@ -456,7 +448,7 @@ class DoctorDhcp : public ::testing::Test {
 
     // `rootfarm doctor` in the farm's namespace, configured to serve DHCP on its veth end.
     CommandResult doctor() {
-        const fs::path config = write_file(
+        const fs::path config = rootfarm::testing::write_text(
             dir_.path() / "farm.toml",
             "state_dir = \"" + (dir_.path() / "state").string() +
                 "\"\nserver_ip = \"10.78.0.2\"\n[nfs]\nenabled = false\n[tftp]\nenabled = false\n"
@@ -482,7 +474,8 @@ TEST_F(DoctorDhcp, ReportsAnotherServerAndItsOffer) {
     EXPECT_THAT(r.out, ContainsRegex("problem  dhcp: another DHCP server answers on " + farm_if_ +
                                      ": server 10\\.78\\.0\\.1 offered 10\\.78\\.0\\.1[0-5][0-9]"))
         << r.out;
-    EXPECT_THAT(slurp(dir_.path() / "dnsmasq.log"), HasSubstr("DHCPDISCOVER(" + peer_if_));
+    EXPECT_THAT(rootfarm::testing::read_text(dir_.path() / "dnsmasq.log"),
+                HasSubstr("DHCPDISCOVER(" + peer_if_));
 }
 
 TEST_F(DoctorDhcp, NoOtherServerNoFinding) {

@@ -34,15 +34,11 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using rootfarm::testing::run_command;
 using rootfarm::testing::TempDir;
+using rootfarm::testing::write_text;
 using ::testing::HasSubstr;
 
 constexpr const char* kKitchen = "dc:a6:32:00:00:01";  // boots in the tests
 constexpr const char* kGarage = "dc:a6:32:00:00:02";   // configured, never seen
-
-void write(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-}
 
 // The body of GET `url` (curl, bounded), or nullopt; `prefix` runs curl elsewhere (a netns).
 std::optional<std::string> http_get(const std::string& url, std::vector<std::string> prefix = {}) {
@@ -160,7 +156,7 @@ class Http : public ::testing::Test {
     void SetUp() override {
         const fs::path state = dir_.path();
         dir_.write("etc/release", "image default\n");
-        write(state / "images/default/boot/start4.elf", "start4");
+        write_text(state / "images/default/boot/start4.elf", "start4");
         config_ = nfsd::testing::test_config(state);
         tftp_port_ = nfsd::testing::free_port();
         http_ = "http://127.0.0.1:" + std::to_string(rootfarm::testing::free_port());
@@ -176,7 +172,7 @@ class Http : public ::testing::Test {
           << "[[client]]\nmac = \"" << kGarage << "\"\nip = \"127.0.0.2\"\n"
           << "hostname = \"garage\"\n";
         config_path_ = state / "rootfarm.toml";
-        write(config_path_, c.str());
+        write_text(config_path_, c.str());
         serve_ = std::make_unique<rootfarm::testing::ServeProcess>(config_path_);
         ASSERT_TRUE(serve_->wait_ready()) << serve_->log();
     }
@@ -270,7 +266,7 @@ TEST_F(Http, MetricsPassPromtoolAfterRealTraffic) {
     auto text = http_get(http_ + "/metrics");
     ASSERT_TRUE(text);
     TempDir tmp;
-    write(tmp.path() / "metrics", *text);
+    write_text(tmp.path() / "metrics", *text);
     // promtool reads the exposition from stdin; it prints the problems it finds, lint included.
     auto check = run_command(
         {"sh", "-c", "promtool check metrics < '" + (tmp.path() / "metrics").string() + "'"}, 30s);
@@ -337,11 +333,12 @@ TEST_F(Http, ThePageMetricsAndApiAgreeOnThePis) {
 TEST_F(Http, ServeStopsWhenItsHttpAddressIsTakenOrMalformed) {
     // A second server whose [http] listen is the first one's: it says so and exits 1.
     TempDir other;
-    write(other.path() / "images/default/boot/start4.elf", "start4");
+    write_text(other.path() / "images/default/boot/start4.elf", "start4");
     const fs::path taken = other.path() / "taken.toml";
-    write(taken, "state_dir = \"" + other.path().string() +
-                     "\"\n[nfs]\nenabled = false\n[tftp]\nenabled = false\n[http]\nlisten = \"" +
-                     http_.substr(7) + "\"\n");
+    write_text(taken,
+               "state_dir = \"" + other.path().string() +
+                   "\"\n[nfs]\nenabled = false\n[tftp]\nenabled = false\n[http]\nlisten = \"" +
+                   http_.substr(7) + "\"\n");
     rootfarm::testing::ServeProcess second(taken);
     EXPECT_FALSE(second.wait_ready(20s));
     EXPECT_EQ(second.stop(SIGTERM), 1) << second.log();
@@ -350,7 +347,7 @@ TEST_F(Http, ServeStopsWhenItsHttpAddressIsTakenOrMalformed) {
     EXPECT_TRUE(api());
 
     const fs::path bad = other.path() / "bad.toml";
-    write(bad, "[http]\nlisten = \"localhost\"\n");
+    write_text(bad, "[http]\nlisten = \"localhost\"\n");
     auto r = run_command({ROOTFARM_BINARY, "--config", bad.string(), "serve"}, 30s);
     EXPECT_EQ(r.status, 2);
     EXPECT_THAT(r.out + r.err, HasSubstr("bad.toml:2: http.listen = \"localhost\": expected "
@@ -400,19 +397,19 @@ class HttpNetns : public ::testing::Test {
     // standard ports, HTTP on the namespace's own 127.0.0.1.
     void start_server() {
         const fs::path state = dir_.path() / "state";
-        write(state / "images/default/root/etc/release", "image default\n");
-        write(state / "images/default/boot/start4.elf", "start4");
-        write(state / "images/default/boot/kernel8.img", std::string(200000, 'k'));
+        write_text(state / "images/default/root/etc/release", "image default\n");
+        write_text(state / "images/default/boot/start4.elf", "start4");
+        write_text(state / "images/default/boot/kernel8.img", std::string(200000, 'k'));
         const fs::path config = dir_.path() / "rootfarm.toml";
-        write(config, "state_dir = \"" + state.string() +
-                          "\"\nserver_ip = \"10.78.0.1\"\n"
-                          "[nfs]\nportmap = \"builtin\"\nthreads = 1\n"
-                          "[dhcp]\nenabled = true\ninterface = \"" +
-                          srv_if_ +
-                          "\"\nrange_start = \"10.78.0.100\"\nrange_end = \"10.78.0.120\"\n"
-                          "[http]\nlisten = \"127.0.0.1:9180\"\n"
-                          "[[client]]\nmac = \"" +
-                          kKitchen + "\"\nip = \"10.78.0.40\"\nhostname = \"kitchen\"\n");
+        write_text(config, "state_dir = \"" + state.string() +
+                               "\"\nserver_ip = \"10.78.0.1\"\n"
+                               "[nfs]\nportmap = \"builtin\"\nthreads = 1\n"
+                               "[dhcp]\nenabled = true\ninterface = \"" +
+                               srv_if_ +
+                               "\"\nrange_start = \"10.78.0.100\"\nrange_end = \"10.78.0.120\"\n"
+                               "[http]\nlisten = \"127.0.0.1:9180\"\n"
+                               "[[client]]\nmac = \"" +
+                               kKitchen + "\"\nip = \"10.78.0.40\"\nhostname = \"kitchen\"\n");
         // The child inherits the network namespace of the thread that forks it.
         std::thread([&] {
             const int ns = ::open(("/var/run/netns/" + srv_).c_str(), O_RDONLY | O_CLOEXEC);
@@ -463,7 +460,7 @@ TEST_F(HttpNetns, APiShowsEachPhaseOfItsBootInOrder) {
 
     // Its boot ROM: DHCP with the PXE vendor class.
     const fs::path script = dir_.path() / "udhcpc.sh";
-    write(script, "#!/bin/sh\nexit 0\n");
+    write_text(script, "#!/bin/sh\nexit 0\n");
     fs::permissions(script, fs::perms::owner_all);
     auto dhcp =
         in_client({"busybox", "udhcpc", "-f", "-q", "-n", "-i", cli_if_, "-s", script.string(),

@@ -23,19 +23,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using nfsd::testing::StateDir;
+using rootfarm::testing::read_text;
 using rootfarm::testing::run_command;
-
-void write(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using rootfarm::testing::write_text;
 
 // What Raspberry Pi OS bookworm ships in its boot partition.
 constexpr const char* kImageCmdline =
@@ -50,13 +40,13 @@ class PiLife : public ::testing::Test {
         dir_.write("etc/release", "image default\n");
         dir_.mkdir("tmp", 01777);
         const fs::path state = dir_.path();
-        write(state / "images/default/boot/start4.elf", "start4 of default");
-        write(state / "images/default/boot/cmdline.txt", kImageCmdline);
-        write(state / "images/b/root/etc/hostname", "raspberrypi\n");
-        write(state / "images/b/root/etc/release", "image b\n");
+        write_text(state / "images/default/boot/start4.elf", "start4 of default");
+        write_text(state / "images/default/boot/cmdline.txt", kImageCmdline);
+        write_text(state / "images/b/root/etc/hostname", "raspberrypi\n");
+        write_text(state / "images/b/root/etc/release", "image b\n");
         fs::create_directories(state / "images/b/root/tmp");
-        write(state / "images/b/boot/start4.elf", "start4 of b");
-        write(state / "images/b/boot/cmdline.txt", kImageCmdline);
+        write_text(state / "images/b/boot/start4.elf", "start4 of b");
+        write_text(state / "images/b/boot/cmdline.txt", kImageCmdline);
         config_ = nfsd::testing::test_config(state);
         tftp_port_ = nfsd::testing::free_port();
         config_path_ = state / "rootfarm.toml";
@@ -75,7 +65,7 @@ class PiLife : public ::testing::Test {
           << "[defaults]\nidle_after = 3\n"
           << "[[client]]\nmac = \"dc:a6:32:00:00:01\"\nip = \"127.0.0.1\"\n"
           << "serial = \"1a2b3c4d\"\nhostname = \"kitchen\"\nimage = \"" << image << "\"\n";
-        write(config_path_, c.str());
+        write_text(config_path_, c.str());
     }
 
     rootfarm::testing::CommandResult rootfarm(std::vector<std::string> args) {
@@ -91,7 +81,7 @@ class PiLife : public ::testing::Test {
                               "tftp://127.0.0.1:" + std::to_string(tftp_port_) + "/" + file},
                              20s);
         if (r.status != 0) return std::nullopt;
-        return slurp(out);
+        return read_text(out);
     }
 
     // A reboot: the old system's last NFS call is seconds behind the new boot's first request.
@@ -143,7 +133,7 @@ TEST_F(PiLife, RollOutAToBToAInARealPisOrderOfRequests) {
 TEST_F(PiLife, ABadConfigurationIsRefusedAndTheRunningOneStays) {
     rootfarm::testing::ServeProcess serve(config_path_);
     ASSERT_TRUE(serve.wait_ready()) << serve.log();
-    write(config_path_, slurp(config_path_) + "[defaults]\nenroll = \"everyone\"\n");
+    write_text(config_path_, read_text(config_path_) + "[defaults]\nenroll = \"everyone\"\n");
     auto r = rootfarm({"reload"});
     EXPECT_EQ(r.status, 2) << (r.out + r.err);
     EXPECT_NE((r.out + r.err).find("rootfarm.toml:"), std::string::npos) << (r.out + r.err);
@@ -208,8 +198,8 @@ TEST_F(PiLife, ClientSetAndRmEditTheFileAndReachTheRunningServer) {
     ASSERT_TRUE(serve.wait_ready()) << serve.log();
     auto set = rootfarm({"client", "set", "dc:a6:32:00:00:01", "--hostname", "pantry"});
     EXPECT_EQ(set.status, 0) << (set.out + set.err);
-    EXPECT_NE(slurp(config_path_).find("pantry"), std::string::npos);
-    EXPECT_EQ(slurp(config_path_).find("kitchen"), std::string::npos);
+    EXPECT_NE(read_text(config_path_).find("pantry"), std::string::npos);
+    EXPECT_EQ(read_text(config_path_).find("kitchen"), std::string::npos);
     nfsd::testing::LibNfs pi(config_);
     ASSERT_TRUE(pi.mounted());
     EXPECT_EQ(pi.read_file("/etc/hostname"), "pantry\n");
@@ -217,7 +207,8 @@ TEST_F(PiLife, ClientSetAndRmEditTheFileAndReachTheRunningServer) {
     EXPECT_EQ(bad.status, 2) << (bad.out + bad.err);
     auto rm = rootfarm({"client", "rm", "dc:a6:32:00:00:01"});
     EXPECT_EQ(rm.status, 0) << (rm.out + rm.err);
-    EXPECT_EQ(slurp(config_path_).find("[[client]]"), std::string::npos) << slurp(config_path_);
+    EXPECT_EQ(read_text(config_path_).find("[[client]]"), std::string::npos)
+        << read_text(config_path_);
     // Refused from now on.
     nfsd::testing::LibNfs gone(config_);
     EXPECT_FALSE(gone.mounted());
@@ -253,12 +244,12 @@ TEST_F(PiLife, ItsMachineIdAndHostKeysAreItsOwnAndSurviveARestart) {
     EXPECT_EQ(pi.read_file("/etc/machine-id"), id);
     EXPECT_EQ(pi.read_file("/etc/ssh/ssh_host_ed25519_key"), key);
     // The image is as it was.
-    EXPECT_EQ(slurp(dir_.root() / "etc/ssh/ssh_host_ed25519_key"), "IMAGE KEY\n");
+    EXPECT_EQ(read_text(dir_.root() / "etc/ssh/ssh_host_ed25519_key"), "IMAGE KEY\n");
 }
 
 // Slow (a minute): what an operator sees when a Pi loads its kernel and never mounts its root.
 TEST_F(PiLife, AKernelThatNeverMountsIsAHintQuotingTheCmdlineServed) {
-    write(dir_.path() / "images/default/boot/kernel8.img", std::string(3000, 'k'));
+    write_text(dir_.path() / "images/default/boot/kernel8.img", std::string(3000, 'k'));
     rootfarm::testing::ServeProcess serve(config_path_);
     ASSERT_TRUE(serve.wait_ready()) << serve.log();
     ASSERT_TRUE(tftp("1a2b3c4d/start4.elf"));

@@ -18,12 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-fs::path write_file(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p;
-}
-
 std::vector<std::string> rootfarm(const fs::path& config, std::vector<std::string> args) {
     std::vector<std::string> argv = {rootfarm_binary().string(), "--config", config.string()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -32,8 +26,8 @@ std::vector<std::string> rootfarm(const fs::path& config, std::vector<std::strin
 
 // A state directory holding one small hand-made image named "golden".
 void make_image(const fs::path& state) {
-    write_file(state / "images/golden/root/etc/hostname", "raspberrypi\n");
-    write_file(state / "images/golden/boot/config.txt", "arm_64bit=1\n");
+    rootfarm::testing::write_text(state / "images/golden/root/etc/hostname", "raspberrypi\n");
+    rootfarm::testing::write_text(state / "images/golden/boot/config.txt", "arm_64bit=1\n");
 }
 
 size_t count_entries(const fs::path& dir) {
@@ -45,7 +39,8 @@ size_t count_entries(const fs::path& dir) {
 
 TEST(Serve, ConfigErrorIsOneLineAndExitStatus2) {
     TempDir dir;
-    const auto config = write_file(dir.path() / "farm.toml", "[nfs]\nport = 2049\nprot = 3\n");
+    const auto config =
+        rootfarm::testing::write_text(dir.path() / "farm.toml", "[nfs]\nport = 2049\nprot = 3\n");
     const auto r = run_command(rootfarm(config, {"serve"}));
     EXPECT_EQ(r.status, 2);
     EXPECT_EQ(r.err, "rootfarm: " + config.string() + ":3: nfs.prot = 3: unknown key\n");
@@ -61,9 +56,9 @@ TEST(Serve, MissingConfigFileIsNamed) {
 TEST(Serve, NothingEnabledRunsAndStopsCleanlyOnSigtermAndSigint) {
     for (int sig : {SIGTERM, SIGINT}) {
         TempDir dir;
-        const auto config = write_file(dir.path() / "farm.toml",
-                                       "state_dir = \"" + (dir.path() / "state").string() +
-                                           "\"\n[nfs]\nenabled = false\n[tftp]\nenabled = false\n");
+        const auto config = rootfarm::testing::write_text(
+            dir.path() / "farm.toml", "state_dir = \"" + (dir.path() / "state").string() +
+                                          "\"\n[nfs]\nenabled = false\n[tftp]\nenabled = false\n");
         ServeProcess server(config);
         ASSERT_TRUE(server.wait_ready()) << server.log();
         EXPECT_EQ(server.stop(sig), 0) << server.log();
@@ -76,7 +71,7 @@ TEST(Serve, AllServicesStartAndStopCleanly) {
     const fs::path state = dir.path() / "state";
     make_image(state);
     const uint16_t nfs = free_port(), mnt = free_port(), pmap = free_port(), tftp = free_port();
-    const auto config = write_file(
+    const auto config = rootfarm::testing::write_text(
         dir.path() / "farm.toml",
         "state_dir = \"" + state.string() + "\"\nserver_ip = \"127.0.0.1\"\n" +
             "[nfs]\nlisten = \"127.0.0.1\"\nport = " + std::to_string(nfs) +
@@ -122,7 +117,7 @@ TEST(Serve, PortInUseFailsWithAMessageNamingIt) {
     sa.sin_port = htons(tftp);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    const auto config = write_file(
+    const auto config = rootfarm::testing::write_text(
         dir.path() / "farm.toml",
         "state_dir = \"" + state.string() + "\"\n[nfs]\nenabled = false\n[tftp]\nlisten = " +
             "\"127.0.0.1\"\nport = " + std::to_string(tftp) + "\n[defaults]\nimage = \"golden\"\n");
@@ -148,22 +143,17 @@ TEST(Cli, EverySubcommandHasHelp) {
     }
 }
 
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 TEST(Cli, ClientAddAppendsACheckedClientTable) {
     TempDir dir;
     const std::string original =
         "# my farm\nstate_dir = \"" + (dir.path() / "state").string() +
         "\"\n\n[[client]]\nmac = \"dc:a6:32:00:00:01\"\nip = \"10.0.0.11\"\n";
-    const auto config = write_file(dir.path() / "farm.toml", original);
+    const auto config = rootfarm::testing::write_text(dir.path() / "farm.toml", original);
     const auto r = run_command(
         rootfarm(config, {"client", "add", "dc:a6:32:00:00:09", "--ip", "10.0.0.19", "--hostname",
                           "kitchen", "--serial", "1A2B3C4D", "--root-squash"}));
     EXPECT_EQ(r.status, 0) << r.err;
-    const std::string added = read_text(config);
+    const std::string added = rootfarm::testing::read_text(config);
     EXPECT_TRUE(added.starts_with(original)) << "the user's file (and comments) stay as they were";
     auto list = run_command(rootfarm(config, {"client", "list"}));
     EXPECT_EQ(list.status, 0);
@@ -180,7 +170,7 @@ TEST(Cli, ClientAddAppendsACheckedClientTable) {
         const auto bad = run_command(rootfarm(config, args));
         EXPECT_EQ(bad.status, 2) << args[2];
         EXPECT_THAT(bad.err, HasSubstr("client not added")) << args[2];
-        EXPECT_EQ(read_text(config), added) << args[2];
+        EXPECT_EQ(rootfarm::testing::read_text(config), added) << args[2];
     }
 }
 
@@ -188,13 +178,14 @@ TEST(Cli, ImageImportListAndRemove) {
     TempDir dir;
     const fs::path state = dir.path() / "state";
     const fs::path source = dir.path() / "tree";
-    write_file(source / "root/etc/fstab",
-               "proc /proc proc defaults 0 0\nPARTUUID=abcd-02 / ext4 defaults 0 1\n");
-    write_file(source / "root/home/pi/notes", "hello\n");
-    write_file(source / "boot/config.txt", "arm_64bit=1\n");
-    const auto config =
-        write_file(dir.path() / "farm.toml",
-                   "state_dir = \"" + state.string() + "\"\n" + "[defaults]\nimage = \"golden\"\n");
+    rootfarm::testing::write_text(
+        source / "root/etc/fstab",
+        "proc /proc proc defaults 0 0\nPARTUUID=abcd-02 / ext4 defaults 0 1\n");
+    rootfarm::testing::write_text(source / "root/home/pi/notes", "hello\n");
+    rootfarm::testing::write_text(source / "boot/config.txt", "arm_64bit=1\n");
+    const auto config = rootfarm::testing::write_text(
+        dir.path() / "farm.toml",
+        "state_dir = \"" + state.string() + "\"\n" + "[defaults]\nimage = \"golden\"\n");
 
     const auto imported =
         run_command(rootfarm(config, {"image", "import", source.string(), "golden"}));
@@ -231,11 +222,11 @@ TEST(Cli, ClientResetDeletesOnlyThatOverlay) {
     TempDir dir;
     const fs::path state = dir.path() / "state";
     make_image(state);
-    write_file(state / "clients/dc-a6-32-00-00-01/journal", "x");
-    write_file(state / "clients/dc-a6-32-00-00-02/journal", "y");
-    const auto config = write_file(dir.path() / "farm.toml",
-                                   "state_dir = \"" + state.string() + "\"\n[[client]]\n" +
-                                       "mac = \"dc:a6:32:00:00:01\"\nip = \"10.0.0.11\"\n");
+    rootfarm::testing::write_text(state / "clients/dc-a6-32-00-00-01/journal", "x");
+    rootfarm::testing::write_text(state / "clients/dc-a6-32-00-00-02/journal", "y");
+    const auto config = rootfarm::testing::write_text(
+        dir.path() / "farm.toml", "state_dir = \"" + state.string() + "\"\n[[client]]\n" +
+                                      "mac = \"dc:a6:32:00:00:01\"\nip = \"10.0.0.11\"\n");
     auto list = run_command(rootfarm(config, {"client", "list"}));
     EXPECT_EQ(list.status, 0);
     EXPECT_THAT(list.out, HasSubstr("dc:a6:32:00:00:01  10.0.0.11"));

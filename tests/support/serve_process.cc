@@ -76,6 +76,17 @@ int wait_bounded(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+std::filesystem::path write_text(const std::filesystem::path& path, const std::string& text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
 uint16_t free_port() {
     static std::mt19937 rng(std::random_device{}());
     for (int i = 0; i < 1000; ++i) {

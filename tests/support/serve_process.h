@@ -25,6 +25,11 @@ class TempDir {
     std::filesystem::path path_;
 };
 
+// Writes `text` to `path` (its directories created first); returns `path`.
+std::filesystem::path write_text(const std::filesystem::path& path, const std::string& text);
+// The whole file; empty if it cannot be read.
+std::string read_text(const std::filesystem::path& path);
+
 // A port in 20000-59999 that nothing listens on right now (TCP and UDP), for tests that start
 // a real server on 127.0.0.1.
 uint16_t free_port();
