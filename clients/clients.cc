@@ -257,8 +257,7 @@ void Clients::set_phase(const MacAddr& mac, Life& life, BootPhase phase) {
 void Clients::record(const MacAddr& mac, BootEvent event) {
     if (event == BootEvent::kNfsCall) {
         // The hot path: every NFS call. A store, and a lock only when the phase changes.
-        std::shared_ptr<Life> life = find_life(mac);
-        if (!life) life = life_of(mac);
+        std::shared_ptr<Life> life = life_of(mac);
         const Clock::time_point now = now_();
         life->last_nfs.store(now.time_since_epoch().count(), std::memory_order_relaxed);
         // Never waits behind a boot's store work (start_boot holds the lock through an image
