@@ -284,6 +284,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         s.integer("retries", c.tftp.retries, 0, 100);
         s.integer("max_transfers", c.tftp.max_transfers, 1, 100000);
         s.integer("max_transfers_per_client", c.tftp.max_transfers_per_client, 1, 100000);
+        s.integer("client_requests_per_second", c.tftp.client_requests_per_second, 0, 1000000);
         s.integer("nfs_rsize", c.tftp.nfs_rsize, 4096, 1048576);
     });
     read_section(top, "dhcp", file, [&](Section& s) {
@@ -302,6 +303,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         s.string("domain", c.dhcp.domain);
         s.integer("lease_time", c.dhcp.lease_time, 60, 365 * 24 * 3600);
         s.string("boot_file", c.dhcp.boot_file);
+        s.integer("client_packets_per_second", c.dhcp.client_packets_per_second, 0, 1000000);
         if (s.get("pi3_reply_delay_ms")) {
             uint32_t delay = 0;
             s.integer("pi3_reply_delay_ms", delay, 0, 10000);

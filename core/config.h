@@ -51,6 +51,9 @@ struct TftpConfig {
     uint32_t retries = 5;          // retransmits of one packet before giving up
     uint32_t max_transfers = 256;  // concurrent transfers in total
     uint32_t max_transfers_per_client = 16;
+    // Requests (RRQ/WRQ) one address may send a second, with bursts of five seconds' worth;
+    // past it they are dropped unanswered and logged once per interval. 0 = no limit.
+    uint32_t client_requests_per_second = 20;
     uint32_t nfs_rsize = 65536;  // rsize/wsize put into a generated cmdline.txt
 };
 
@@ -72,6 +75,9 @@ struct DhcpConfig {
     uint32_t lease_time = 3600;  // seconds
     std::string boot_file;       // option 67 for generic PXE clients (iPXE, PC BIOS)
     std::optional<uint32_t> pi3_reply_delay_ms;  // unset: 1000 in proxy mode, 0 in server mode
+    // Packets one MAC may send a second, with bursts of five seconds' worth; past it they are
+    // dropped unanswered and logged once per interval. 0 = no limit.
+    uint32_t client_packets_per_second = 10;
 };
 
 struct DefaultsConfig {

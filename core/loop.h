@@ -47,6 +47,12 @@ class TcpHandler {
     virtual void on_close(Connection& conn) {}
 };
 
+// Unconsumed input a connection may hold. Past it the loop stops receiving until the handler
+// consumes: the socket's buffer fills and TCP's window slows the peer, instead of this buffer
+// growing without end (a client pipelining calls faster than they are served, or one that never
+// reads its replies while the handler waits for them to drain).
+inline constexpr size_t kMaxConnectionInput = 4u << 20;
+
 // One accepted TCP connection. Belongs to one loop thread for life.
 class Connection {
   public:
@@ -84,6 +90,7 @@ class Connection {
     std::deque<std::vector<uint8_t>> out_;
     bool sending_ = false;
     bool recv_armed_ = false;
+    bool read_paused_ = false;  // input at kMaxConnectionInput: no recv until consumed
     bool closing_ = false;
     bool close_after_send_ = false;
     int pending_ops_ = 0;

@@ -26,6 +26,11 @@ void Connection::consume(size_t n) {
         in_.erase(in_.begin(), in_.begin() + static_cast<ptrdiff_t>(in_start_));
         in_start_ = 0;
     }
+    if (read_paused_ && input().size() <= kMaxConnectionInput / 2) {
+        read_paused_ = false;
+        // A recv still being cancelled re-arms when its last completion arrives.
+        if (!recv_armed_ && !closing_) loop_->arm_recv(*this);
+    }
 }
 
 void Connection::send(std::vector<uint8_t> bytes) {
@@ -151,13 +156,19 @@ void Loop::handle_recv(Op& op, int res, uint32_t flags, bool more) {
         maybe_free(c);
         return;
     }
-    if (res == 0 || (res < 0 && res != -ENOBUFS)) {
+    if (res == 0 || (res < 0 && res != -ENOBUFS && res != -ECANCELED)) {
         // EOF or a socket error ends the connection.
         begin_close(c);
-    } else if (!more) {
-        // The kernel ends a multishot recv when the buffer ring runs dry (ENOBUFS); re-arm.
-        arm_recv(c);
+        maybe_free(c);
+        return;
     }
+    if (!c.read_paused_ && c.input().size() >= kMaxConnectionInput) {
+        c.read_paused_ = true;
+        if (more) cancel_op(c.recv_op_);
+    }
+    // The kernel ends a multishot recv when the buffer ring runs dry (ENOBUFS), and we end it
+    // to pause reading (ECANCELED): re-arm unless still paused.
+    if (!more && !c.read_paused_) arm_recv(c);
     maybe_free(c);
 }
 

@@ -24,7 +24,7 @@ struct DhcpMetrics {
     static constexpr size_t kTypes = 9;  // [0]: BOOTP, [1..8]: MessageType
     std::array<metrics::Counter, kTypes> requests, replies;
     std::array<metrics::Histogram, kTypes> durations;
-    metrics::Counter received, sent, malformed;
+    metrics::Counter received, sent, malformed, flood_dropped;
 
     DhcpMetrics() {
         for (size_t t = 0; t < kTypes; ++t) {
@@ -36,6 +36,7 @@ struct DhcpMetrics {
         received = metrics::received_bytes("dhcp");
         sent = metrics::sent_bytes("dhcp");
         malformed = metrics::errors_total("dhcp", "MALFORMED");
+        flood_dropped = metrics::errors_total("dhcp", "FLOOD_DROPPED");
     }
 
     static size_t index(std::optional<MessageType> type) {
@@ -71,7 +72,13 @@ DhcpServer::DhcpServer(Settings settings, Clients& clients, std::string interfac
       responder_(settings_, clients_, clients_.leases().table),
       interface_(std::move(interface)),
       listen_(listen),
-      log_(dhcp_log()) {
+      log_(dhcp_log()),
+      flood_("DHCP packets", log_,
+             SourceLimiter::Options::rate(settings_.client_packets_per_second), [](uint64_t key) {
+                 MacAddr mac;
+                 for (int i = 5; i >= 0; --i, key >>= 8) mac.bytes[i] = key & 0xff;
+                 return mac.to_string();
+             }) {
     dhcp_metrics();  // registered before the first scrape
     // A reloaded configuration's static addresses: the responder takes them on its own thread.
     std::weak_ptr<Loop*> alive = alive_;
@@ -128,6 +135,12 @@ void DhcpServer::on_datagram(UdpSocket& sock, const Datagram& d) {
         m.malformed.add();
         dhcp_log().debug("dropped {} bytes from {}: {}", d.data.size(), rootfarm::to_string(d.from),
                          packet.error().message());
+        return;
+    }
+    uint64_t mac_key = 0;
+    for (uint8_t b : packet->mac().bytes) mac_key = mac_key << 8 | b;
+    if (!flood_.charge(mac_key)) {
+        m.flood_dropped.add();
         return;
     }
     const size_t type = DhcpMetrics::index(packet->message_type());

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/result.h"
+#include "core/source_limit.h"
 #include "dhcpd/responder.h"
 
 namespace rootfarm::dhcpd {
@@ -62,6 +63,9 @@ class DhcpServer : private UdpHandler {
     Loop* loop_ = nullptr;
     UdpSocket* socket_ = nullptr;
     DhcpStats stats_;
+    // Packets per MAC ([dhcp] client_packets_per_second): a DISCOVER storm from one client
+    // costs a decode and this check, not a lease lookup and a reply each.
+    SourceLimiter flood_;
     // At most one held-back reply per MAC (Pi 3 ROM delay); a retry replaces it.
     std::unordered_map<MacAddr, TimerId> delayed_;
     // Held by the reload listener registered with the owner: gone with the server.

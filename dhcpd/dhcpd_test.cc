@@ -211,6 +211,25 @@ TEST_F(DhcpServerTest, DropsGarbageAndKeepsAnswering) {
     EXPECT_EQ(s.sent, 1u);
 }
 
+TEST_F(DhcpServerTest, OneMacFloodingIsCappedAndOthersAreStillAnswered) {
+    config_.dhcp.client_packets_per_second = 10;  // bursts of 50
+    start();
+    // 2,000 REQUESTs from one MAC as fast as they go: at most its burst plus what it regains.
+    const auto begin = std::chrono::steady_clock::now();
+    for (int i = 0; i < 2000; ++i) client_.send(renew(pi_mac(1), 101, 7000 + i), server_->port());
+    (void)client_.receive(0xffffffff, 300ms);  // lets the server work through them
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    DhcpStats s = stats();
+    EXPECT_LE(s.sent, 50 + 10 * seconds + 1) << "over " << seconds << " s";
+    EXPECT_GE(s.sent, 40u);
+    // Another Pi meanwhile is answered at once.
+    client_.send(renew(pi_mac(2), 102, 99), server_->port());
+    auto ack = client_.receive(99);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->message_type(), MessageType::kAck);
+}
+
 TEST_F(DhcpServerTest, HoldsBackPi3RomReplies) {
     start();
     // An INFORM from the Pi 3 ROM's PXE stack is unicast to ciaddr, so it reaches this socket.

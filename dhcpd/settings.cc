@@ -48,6 +48,7 @@ Result<Settings> make_settings(const Config& config, std::optional<Ipv4> interfa
     s.client_port = d.client_port;
     // DhcpConfig: unset means 1 s in proxy mode (dnsmasq's dhcp-reply-delay for the Pi 3B,
     // docs/pi-boot.md) and none in server mode.
+    s.client_packets_per_second = d.client_packets_per_second;
     s.pi3_reply_delay = std::chrono::milliseconds(
         d.pi3_reply_delay_ms.value_or(d.mode == DhcpConfig::Mode::kProxy ? 1000 : 0));
 

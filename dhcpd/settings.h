@@ -25,6 +25,7 @@ struct Settings {
     uint32_t lease_time = 3600;
     std::string boot_file;
     std::chrono::milliseconds pi3_reply_delay{0};
+    uint32_t client_packets_per_second = 10;  // per MAC; 0 = no limit
     uint16_t server_port = 67;
     uint16_t client_port = 68;
     Pool pool;                                     // range plus reserved addresses

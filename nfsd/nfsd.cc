@@ -22,12 +22,19 @@ constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
 // How often a connection paused on kMaxQueuedReplyBytes looks again: the loop tells a handler
 // about new input, not about its output draining.
 constexpr std::chrono::milliseconds kReplyDrainPoll{10};
+// A connection whose queued replies have not drained at all for this long is cut off: its
+// client does not read them (a kernel client reads its socket from rpciod whatever its
+// processes do), and what it holds (queued replies, input up to kMaxConnectionInput) goes.
+constexpr std::chrono::seconds kStalledRepliesCutOff{30};
 
 struct RpcConnState : ConnectionState {
     RecordAssembler assembler;
     int in_flight = 0;
     bool parsing = false;      // on_data is on the stack: a reply must not re-enter it
     bool drain_timer = false;  // a kReplyDrainPoll timer is armed
+    // While paused on kMaxQueuedReplyBytes: since when the queue has not shrunk, and its size.
+    std::chrono::steady_clock::time_point stalled_since{};
+    size_t stalled_queued = 0;
     std::shared_ptr<ReplyChannel> replies;
     ViewCache view_cache;
 };
@@ -47,6 +54,10 @@ class RpcTcpHandler : public TcpHandler {
     }
 
     void on_open(Connection& conn) override {
+        if (service_.over_budget(conn.peer_ip())) {
+            conn.close();
+            return;
+        }
         auto st = std::make_unique<RpcConnState>();
         {
             std::lock_guard lock(mu_);
@@ -72,6 +83,7 @@ class RpcTcpHandler : public TcpHandler {
                 wait_for_drain(conn, *st);
                 return;
             }
+            st->stalled_since = {};
             auto record = std::make_shared<std::vector<uint8_t>>();
             size_t consumed = 0;
             auto status = st->assembler.next(conn.input(), consumed, *record);
@@ -79,6 +91,7 @@ class RpcTcpHandler : public TcpHandler {
             if (status == RecordAssembler::Status::kNeedMore) return;
             if (status == RecordAssembler::Status::kError) {
                 nfs_log().debug("oversized RPC record from {}: closing", to_string(conn.peer()));
+                service_.charge_bogus(conn.peer_ip());
                 conn.close();
                 return;
             }
@@ -114,6 +127,19 @@ class RpcTcpHandler : public TcpHandler {
     void wait_for_drain(Connection& conn, RpcConnState& st) {
         if (st.drain_timer) return;
         st.drain_timer = true;
+        const auto now = std::chrono::steady_clock::now();
+        if (st.stalled_since == std::chrono::steady_clock::time_point{} ||
+            conn.queued_bytes() < st.stalled_queued) {
+            st.stalled_since = now;
+            st.stalled_queued = conn.queued_bytes();
+        } else if (now - st.stalled_since >= kStalledRepliesCutOff) {
+            nfs_log().warn(
+                "{}: read none of its replies for {} s ({} bytes queued): connection "
+                "closed",
+                to_string(conn.peer()), kStalledRepliesCutOff.count(), conn.queued_bytes());
+            conn.close();
+            return;
+        }
         Loop* loop = &conn.loop();
         loop->add_timer(kReplyDrainPoll, [this, loop, ref = conn.ref()] {
             Connection* c = loop->find(ref);

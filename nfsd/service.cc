@@ -25,6 +25,8 @@ constexpr unsigned kBlockingThreads = 48;
 // included. UDP has no connection to stop reading from: past this many blocking calls
 // waiting, a UDP one is dropped before it reaches the DRC and the client retransmits it.
 constexpr size_t kMaxBlockingUdpCalls = 1024;
+// Bogus calls a source may send (Service::bogus_): far above what a real client does.
+constexpr SourceLimiter::Options kBogusBudget{.per_second = 100, .burst = 500};
 
 using SyncHandler = bool (*)(Nfs3Call&, XdrWriter&);
 
@@ -116,22 +118,23 @@ struct ProgramMetrics {
     }
 
     // Counts the error a reply reports: its RPC status, else the result's status word when the
-    // procedure's result starts with one (`has_status`).
-    void count_errors(std::span<const uint8_t> reply, bool has_status) const {
+    // procedure's result starts with one (`has_status`). True for an RPC-level error.
+    bool count_errors(std::span<const uint8_t> reply, bool has_status) const {
         auto h = read_reply_header(reply);
-        if (!h) return;
+        if (!h) return false;
         if (!h->accepted) {
             (h->stat == 0 ? rpc_mismatch : auth_error).add();  // RPC_MISMATCH, AUTH_ERROR
-            return;
+            return true;
         }
         if (h->stat != 0) {
             accept[std::min<size_t>(h->stat, accept.size() - 1)].add();
-            return;
+            return true;
         }
-        if (!has_status || !h->first_result || *h->first_result == 0) return;
+        if (!has_status || !h->first_result || *h->first_result == 0) return false;
         for (const auto& [value, counter] : status) {
             if (value == *h->first_result) counter.add();
         }
+        return false;
     }
 
     std::vector<metrics::Counter> requests;
@@ -146,6 +149,8 @@ struct RpcMetrics {
     ProgramMetrics nfs, mount, portmap, other;
     // Records that are no RPC call: answered with silence (and a closed TCP connection).
     metrics::Counter undecodable = metrics::errors_total("rpc", "UNDECODABLE");
+    // Calls of a source over its bogus-call budget: dropped unread.
+    metrics::Counter dropped = metrics::errors_total("rpc", "FLOOD_DROPPED");
 
     const ProgramMetrics& of(uint32_t prog) const {
         return prog == kNfsProgram       ? nfs
@@ -194,20 +199,23 @@ const RpcMetrics& rpc_metrics() {
 
 // Counts a call on arrival and wraps its Responder to time and count its answer. An empty
 // reply (a retransmit the DRC drops) is no answer.
+// An RPC-level error (RFC 5531 §9) charges the caller's bogus-call budget.
 Responder metered(const CallHeader& h, size_t record_bytes, bool udp,
-                  std::chrono::steady_clock::time_point start, Responder inner) {
+                  std::chrono::steady_clock::time_point start, SourceLimiter& bogus, Ipv4 peer,
+                  Responder inner) {
     const ProgramMetrics& m = rpc_metrics().of(h.prog);
     const uint32_t op = m.op(h.proc);
     m.requests[op].add();
     m.received.add(record_bytes);
     const bool has_status =
         (h.prog == kNfsProgram && h.proc != kNfs3Null) || (h.prog == kMountProgram && h.proc == 1);
-    return [&m, op, has_status, udp, start, inner = std::move(inner)](std::vector<uint8_t> reply) {
+    return [&m, op, has_status, udp, start, &bogus, peer,
+            inner = std::move(inner)](std::vector<uint8_t> reply) {
         if (!reply.empty()) {
             m.durations[op].observe(std::chrono::steady_clock::now() - start);
             // UDP replies leave without the record mark reserved at their front.
             m.sent.add(reply.size() - (udp ? kReplyMarkBytes : 0));
-            m.count_errors(reply, has_status);
+            if (m.count_errors(reply, has_status)) (void)bogus.charge(peer.value);
         }
         inner(std::move(reply));
     };
@@ -229,6 +237,8 @@ Service::Service(const Config& config, Clients& clients)
       mount_(config.nfs, clients),
       portmap_(std::make_shared<PortmapTable>(std::vector<Mapping>{})),
       write_verifier_(new_write_verifier()),
+      bogus_("bogus RPC calls", nfs_log(), kBogusBudget,
+             [](uint64_t ip) { return Ipv4{static_cast<uint32_t>(ip)}.to_string(); }),
       pool_(kBlockingThreads) {
     rpc_metrics();  // registered before the first scrape, not at the first call
     if (!config.nfs.trace.empty()) {
@@ -248,13 +258,23 @@ void Service::set_portmap(std::vector<Mapping> mappings) {
 
 bool Service::handle(Request req) {
     const auto start = std::chrono::steady_clock::now();
+    if (bogus_.blocked(req.peer.value)) {
+        // Over its budget: no answer (a flood of errors costs no sends), and a TCP connection
+        // is closed rather than left to queue more.
+        rpc_metrics().dropped.add();
+        if (!req.udp) return false;
+        req.respond({});
+        return true;
+    }
     const auto& record = *req.record;
     DecodedCall call = decode_call(record);
     if (call.status != CallStatus::kDrop) {
-        req.respond = metered(call.header, record.size(), req.udp, start, std::move(req.respond));
+        req.respond = metered(call.header, record.size(), req.udp, start, bogus_, req.peer,
+                              std::move(req.respond));
     }
     switch (call.status) {
         case CallStatus::kDrop:
+            (void)bogus_.charge(req.peer.value);
             rpc_metrics().undecodable.add();
             rpc_metrics().other.received.add(record.size());
             nfs_log().debug("undecodable RPC record ({} bytes) from {}", record.size(),

@@ -11,6 +11,7 @@
 #include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
+#include "core/source_limit.h"
 #include "nfsd/blocking.h"
 #include "nfsd/drc.h"
 #include "nfsd/mount.h"
@@ -52,6 +53,12 @@ class Service {
     // closes a TCP connection: its framing can no longer be trusted).
     bool handle(Request req);
 
+    // The bogus-call budget of `peer` (bogus_), for what a transport sees before a call: a
+    // record too large to be one charges it, and a connection from a source over its budget
+    // is closed at once.
+    void charge_bogus(Ipv4 peer) { (void)bogus_.charge(peer.value); }
+    bool over_budget(Ipv4 peer) { return bogus_.blocked(peer.value); }
+
     // The portmap table, filled in by the server once its ports are bound.
     void set_portmap(std::vector<Mapping> mappings);
     uint64_t write_verifier() const { return write_verifier_; }
@@ -71,6 +78,10 @@ class Service {
     std::shared_ptr<const PortmapTable> portmap_;  // replaced whole; read with atomic_load
     uint64_t write_verifier_;
     std::unique_ptr<Tracer> tracer_;
+    // Calls answered with an RPC-level error (RFC 5531 §9: undecodable, PROG_UNAVAIL,
+    // PROC_UNAVAIL, GARBAGE_ARGS, RPC_MISMATCH, AUTH_ERROR), per source address. A kernel client
+    // makes a handful (its NFSACL probe); past the budget a source's calls go unanswered.
+    SourceLimiter bogus_;
     // Last: its jobs use everything above, so it joins before the rest goes.
     BlockingPool pool_;
 };

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/source_limit.h"
 #include "tftpd/cmdline.h"
 #include "tftpd/options.h"
 #include "tftpd/packet.h"
@@ -69,6 +70,7 @@ struct TftpMetrics {
     metrics::Counter received = metrics::received_bytes("tftp");
     metrics::Counter sent = metrics::sent_bytes("tftp");
     metrics::Counter malformed = metrics::errors_total("tftp", "MALFORMED");
+    metrics::Counter flood_dropped = metrics::errors_total("tftp", "FLOOD_DROPPED");
     std::array<metrics::Counter, 9> sent_errors{metrics::errors_total("tftp", "NOT_DEFINED"),
                                                 metrics::errors_total("tftp", "FILE_NOT_FOUND"),
                                                 metrics::errors_total("tftp", "ACCESS_VIOLATION"),
@@ -116,7 +118,12 @@ struct Active {
 class TftpServer::Impl : public UdpHandler {
   public:
     Impl(const Config& config, Clients& clients)
-        : config_(config), clients_(clients), pool_(std::make_shared<BufferPool>(64)) {
+        : config_(config),
+          clients_(clients),
+          pool_(std::make_shared<BufferPool>(64)),
+          flood_("TFTP requests", tftp_log(),
+                 SourceLimiter::Options::rate(config.tftp.client_requests_per_second),
+                 [](uint64_t ip) { return Ipv4{static_cast<uint32_t>(ip)}.to_string(); }) {
         tftp_metrics();  // registered before the first scrape
     }
     // A running transfer and its request hold each other until it finishes; break that here.
@@ -149,6 +156,9 @@ class TftpServer::Impl : public UdpHandler {
     std::unordered_map<Active*, std::shared_ptr<Active>> active_;
     std::unordered_map<std::string, uint32_t> per_client_;
     std::unordered_set<uint64_t> peers_;
+    // Requests per address ([tftp] client_requests_per_second): an RRQ flood costs this check,
+    // not an error packet or a transfer each.
+    SourceLimiter flood_;
 };
 
 Result<void> TftpServer::Impl::start(Loop& loop) {
@@ -177,6 +187,10 @@ void TftpServer::Impl::on_datagram(UdpSocket& sock, const Datagram& d) {
         // request port answers the same way (RFC 1350 §7: errors are never acknowledged).
         tftp_log().debug("{}: opcode {} on the request port dropped", to_string(d.from),
                          static_cast<int>(*op));
+        return;
+    }
+    if (!flood_.charge(Ipv4::from_network(d.from.sin_addr).value)) {
+        tftp_metrics().flood_dropped.add();
         return;
     }
     auto req = decode_request(d.data);
@@ -235,8 +249,9 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
     }
     uint32_t& mine = per_client_[who->key];
     if (mine >= config_.tftp.max_transfers_per_client) {
-        tftp_log().warn("{}: {} refused: {} transfers from this client", who->label, req.filename,
-                        mine);
+        // Debug: a client past this cap is flooding, and flood_ reports that once per interval.
+        tftp_log().debug("{}: {} refused: {} transfers from this client", who->label, req.filename,
+                         mine);
         listen_->send_to(
             d.from, counted_error(ErrorCode::kNotDefined, "Too many transfers from this client"), 0,
             d.local_addr);

@@ -105,6 +105,27 @@ TEST_F(TftpRegistryTest, MacPrefixOfAnUnknownPiEnrolsItWithAnyPi) {
     EXPECT_FALSE(clients_->by_mac(*MacAddr::parse("00:11:22:33:44:55")));
 }
 
+TEST_F(TftpRegistryTest, AnRrqFloodFromOneAddressIsCappedAndAnotherPiIsServed) {
+    // 1,000 requests for a missing file, as fast as they go, each from a fresh port: answered
+    // within the default budget (20 a second, bursts of 100), the rest dropped unanswered.
+    RawClient flooder("127.0.0.7");
+    const auto rrq = encode_request({Opcode::kRrq, "no-such-file", Mode::kOctet, {}});
+    const auto begin = std::chrono::steady_clock::now();
+    int answered = 0;
+    for (int i = 0; i < 1000; ++i) {
+        flooder.send_to(loopback(server_->port()), rrq);
+        while (flooder.recv(milliseconds(0))) ++answered;
+    }
+    while (flooder.recv(milliseconds(300))) ++answered;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    EXPECT_GE(answered, 50);
+    EXPECT_LE(answered, 100 + 20 * seconds + 1) << "over " << seconds << " s";
+    // Another Pi is served meanwhile.
+    RawClient pi("127.0.0.8");
+    EXPECT_EQ(fetch(pi, "1a2b3c4d/config.txt"), kImageConfig);
+}
+
 // Room for hundreds of transfers at once, none retransmitting while the test holds them open.
 class TftpManyTransfersTest : public TftpRegistryTest {
   protected:
@@ -112,6 +133,7 @@ class TftpManyTransfersTest : public TftpRegistryTest {
         config_.tftp.max_transfers = 1000;
         config_.tftp.max_transfers_per_client = 1000;
         config_.tftp.timeout_ms = 30000;
+        config_.tftp.client_requests_per_second = 0;  // 800 requests from one address
         TftpRegistryTest::SetUp();
     }
 };

@@ -1,0 +1,78 @@
+#pragma once
+
+// What one source (an address, a MAC) may cost per second before a service stops answering
+// it, and a log line per interval that says how much was dropped instead of one per packet.
+// A token bucket per source: `burst` at once, refilled at `per_second`.
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace rootfarm {
+
+class SourceLimiter {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    struct Options {
+        double per_second = 50;  // sustained budget; 0 = no limit
+        double burst = 100;      // what a source may spend at once
+        std::chrono::seconds report_every{10};
+        size_t max_sources = 4096;  // sources tracked at once (bounds memory under a spoof flood)
+
+        // `per_second`, with bursts of five seconds' worth: a client's boot comes in bursts.
+        static Options rate(double per_second) { return {per_second, 5 * per_second}; }
+    };
+
+    // `what` names the unit in log lines ("bogus RPC calls"); `describe` turns a source key
+    // into what an operator recognises (an address, a MAC). `log` must outlive this object.
+    SourceLimiter(std::string what, spdlog::logger& log, Options options,
+                  std::function<std::string(uint64_t)> describe);
+
+    // Charges one unit to `source`. False when it has no budget left: the caller drops what
+    // the source asked for. The first refusal is logged at once, later ones once per
+    // report_every as a count.
+    bool charge(uint64_t source, Clock::time_point now = Clock::now());
+
+    // True when `source` is over its budget right now: the caller drops its request, which is
+    // counted as charge() counts a refusal. Within budget nothing is charged (the caller charges
+    // what turns out to cost). Costs one atomic load while no source is over its budget, so it
+    // can sit on a hot path.
+    bool blocked(uint64_t source, Clock::time_point now = Clock::now());
+
+    // Sources tracked right now (for tests of the bound).
+    size_t tracked() const;
+
+  private:
+    struct Bucket {
+        double tokens = 0;
+        Clock::time_point refilled;
+        uint64_t dropped = 0;   // since the last report
+        bool over = false;      // counted in over_
+        bool flooding = false;  // refused since its last quiet interval (announced)
+    };
+
+    void refill(Bucket& b, Clock::time_point now) const;
+    void set_over(Bucket& b, bool over);
+    void refuse(Bucket& b, uint64_t source);
+    void report(Clock::time_point now);
+    void forget_idle(Clock::time_point now);
+
+    const std::string what_;
+    spdlog::logger& log_;
+    const Options options_;
+    const std::function<std::string(uint64_t)> describe_;
+
+    mutable std::mutex mu_;
+    std::unordered_map<uint64_t, Bucket> buckets_;  // guarded by mu_
+    Clock::time_point next_report_{};               // guarded by mu_
+    std::atomic<int> over_{0};                      // buckets with over == true
+};
+
+}  // namespace rootfarm
