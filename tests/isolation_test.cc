@@ -24,13 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr uint32_t kOk = 0;
-constexpr uint32_t kNotDir = 20;
-constexpr uint32_t kStale = 70;
-constexpr uint32_t kBadHandle = 10001;
-constexpr uint32_t kMnt3ErrNoEnt = 2;
-constexpr uint32_t kMnt3ErrAcces = 13;
-constexpr uint32_t kMnt3ErrNotDir = 20;
 constexpr int kCurlTftpNotFound = 68;
 constexpr int kCurlTftpAccessViolation = 69;
 using Fetched = std::variant<std::string, int>;
@@ -39,7 +32,7 @@ using Fetched = std::variant<std::string, int>;
 // fails the server's consistency checks) or NFS3ERR_STALE; anything else (above all NFS3_OK)
 // means it was resolved.
 bool refused_handle(uint32_t status) {
-    return status == kBadHandle || status == kStale;
+    return status == kNfs3ErrBadHandle || status == kNfs3ErrStale;
 }
 
 // Sets the calling thread's source address for new sockets while it lives.
@@ -81,9 +74,9 @@ class Isolation : public ::testing::Test {
     // A file written FILE_SYNC in `dir`; its handle.
     Fh put(Nfs3& nfs, const Fh& dir, const std::string& name, const std::string& content) {
         Fh fh;
-        EXPECT_EQ(nfs.create(dir, name, 0644, &fh), kOk) << name << ": " << nfs.error();
-        EXPECT_EQ(nfs.setattr(fh, std::nullopt, 0), kOk);
-        EXPECT_EQ(nfs.write(fh, 0, content, 2), kOk);
+        EXPECT_EQ(nfs.create(dir, name, 0644, &fh), kNfs3Ok) << name << ": " << nfs.error();
+        EXPECT_EQ(nfs.setattr(fh, std::nullopt, 0), kNfs3Ok);
+        EXPECT_EQ(nfs.write(fh, 0, content, 2), kNfs3Ok);
         return fh;
     }
 
@@ -91,7 +84,7 @@ class Isolation : public ::testing::Test {
         Fh fh = nfs.root();
         for (const auto& n : names) {
             Fh next;
-            EXPECT_EQ(nfs.lookup(fh, n, &next), kOk) << n;
+            EXPECT_EQ(nfs.lookup(fh, n, &next), kNfs3Ok) << n;
             fh = next;
         }
         return fh;
@@ -131,9 +124,9 @@ TEST_F(Isolation, AnotherPisAndForgedHandlesNeverReachItsOverlay) {
     const Fh a_file = put(*a, a_tmp, "mine", "A's own\n");
     // Positive control: each Pi reads its own file by handle.
     std::string data;
-    ASSERT_EQ(b->read_all(b_file, &data), kOk);
+    ASSERT_EQ(b->read_all(b_file, &data), kNfs3Ok);
     ASSERT_EQ(data, "B's secret\n");
-    ASSERT_EQ(a->read_all(a_file, &data), kOk);
+    ASSERT_EQ(a->read_all(a_file, &data), kNfs3Ok);
     ASSERT_EQ(data, "A's own\n");
 
     // B's handle bytes sent by A: every kind of call is refused, nothing is read or changed.
@@ -175,14 +168,14 @@ TEST_F(Isolation, AnotherPisAndForgedHandlesNeverReachItsOverlay) {
 
     // B's view is as B left it.
     Attr attr;
-    ASSERT_EQ(b->getattr(b_file, &attr), kOk);
+    ASSERT_EQ(b->getattr(b_file, &attr), kNfs3Ok);
     EXPECT_EQ(attr.mode & 07777, 0644u);
-    ASSERT_EQ(b->read_all(b_file, &data), kOk);
+    ASSERT_EQ(b->read_all(b_file, &data), kNfs3Ok);
     EXPECT_EQ(data, "B's secret\n");
-    ASSERT_EQ(b->readdir(b_tmp, &names), kOk);
+    ASSERT_EQ(b->readdir(b_tmp, &names), kNfs3Ok);
     EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
               (std::set<std::string>{".", "..", "secret-b"}));
-    ASSERT_EQ(a->readdir(a_tmp, &names), kOk);
+    ASSERT_EQ(a->readdir(a_tmp, &names), kNfs3Ok);
     EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
               (std::set<std::string>{".", "..", "mine"}));
 }
@@ -206,12 +199,12 @@ TEST_F(Isolation, HandlesOfAResetPiOrAnOldSecretAreRefused) {
     EXPECT_PRED1(refused_handle, a->getattr(root));
     EXPECT_PRED1(refused_handle, a->lookup(root, "tmp"));
     Fh tmp = lookup_path(*a, {"tmp"});
-    EXPECT_EQ(a->lookup(tmp, "before-reset"), 2u);  // NFS3ERR_NOENT: the reset view is clean
+    EXPECT_EQ(a->lookup(tmp, "before-reset"), kNfs3ErrNoEnt);  // the reset view is clean
 
     // The same Pi's current handles after the server's secret changed (a new state directory
     // secret, as after reinstalling): they fail the tag, never resolve.
     const Fh current = put(*a, tmp, "after-reset", "y");
-    ASSERT_EQ(a->getattr(current), kOk);
+    ASSERT_EQ(a->getattr(current), kNfs3Ok);
     const Fh current_root = a->root();
     a.reset();
     ASSERT_EQ(serve_->stop(SIGTERM), 0) << serve_->log();
@@ -226,15 +219,15 @@ TEST_F(Isolation, HandlesOfAResetPiOrAnOldSecretAreRefused) {
     EXPECT_PRED1(refused_handle, again->read(current, 0, 10, &data));
     // Still the Pi's own data, by name.
     Fh fresh;
-    ASSERT_EQ(again->lookup(lookup_path(*again, {"tmp"}), "after-reset", &fresh), kOk);
-    ASSERT_EQ(again->read_all(fresh, &data), kOk);
+    ASSERT_EQ(again->lookup(lookup_path(*again, {"tmp"}), "after-reset", &fresh), kNfs3Ok);
+    ASSERT_EQ(again->read_all(fresh, &data), kNfs3Ok);
     EXPECT_EQ(data, "y");
 }
 
 TEST_F(Isolation, MntOfAnotherPisPathOrOutsideTheViewIsRefused) {
     auto b = mount(b_);
     ASSERT_TRUE(b->mounted());
-    ASSERT_EQ(b->mkdir(lookup_path(*b, {"tmp"}), "only-b", 0755), kOk);
+    ASSERT_EQ(b->mkdir(lookup_path(*b, {"tmp"}), "only-b", 0755), kNfs3Ok);
     // Positive control: B mounts its own directory.
     EXPECT_EQ(mount(b_, "/tmp/only-b")->mount_status(), 0u);
     auto a = mount(a_);
@@ -284,7 +277,7 @@ TEST_F(Isolation, TftpWithAnotherPisSerialIsRefused) {
     auto a = mount(a_);
     ASSERT_TRUE(a->mounted());
     Fh marker;
-    EXPECT_EQ(a->lookup(lookup_path(*a, {"tmp"}), "a-marker", &marker), kOk);
+    EXPECT_EQ(a->lookup(lookup_path(*a, {"tmp"}), "a-marker", &marker), kNfs3Ok);
     // C itself, from a new address, is served (and learnt there).
     EXPECT_EQ(tftp("127.0.0.33", serial_c + "/start4.elf"), Fetched("start4 of the image\n"));
 }
@@ -295,8 +288,8 @@ TEST_F(Isolation, TraversalAndSymlinksNeverLeaveTheView) {
     ASSERT_TRUE(a->mounted());
     const Fh boot = lookup_path(*a, {"boot", "firmware"});
     // Links a Pi makes in its own boot files.
-    ASSERT_EQ(a->symlink(boot, "pi-escape", "/etc/passwd"), kOk);
-    ASSERT_EQ(a->symlink(boot, "pi-rel-escape", "../../../../../../etc/passwd"), kOk);
+    ASSERT_EQ(a->symlink(boot, "pi-escape", "/etc/passwd"), kNfs3Ok);
+    ASSERT_EQ(a->symlink(boot, "pi-rel-escape", "../../../../../../etc/passwd"), kNfs3Ok);
     for (const std::string& name :
          std::vector<std::string>{"../../etc/passwd", "/etc/passwd", "../root/etc/hostname",
                                   serial_a + "/../../etc/passwd", "escape", "rel-escape",
@@ -309,11 +302,11 @@ TEST_F(Isolation, TraversalAndSymlinksNeverLeaveTheView) {
 
     // NFS: ".." of the root is the root.
     Attr root_attr, attr;
-    ASSERT_EQ(a->getattr(a->root(), &root_attr), kOk);
+    ASSERT_EQ(a->getattr(a->root(), &root_attr), kNfs3Ok);
     Fh up;
     const uint32_t dotdot = a->lookup(a->root(), "..", &up);
-    if (dotdot == kOk) {
-        ASSERT_EQ(a->getattr(up, &attr), kOk);
+    if (dotdot == kNfs3Ok) {
+        ASSERT_EQ(a->getattr(up, &attr), kNfs3Ok);
         EXPECT_EQ(attr.fileid, root_attr.fileid);
     }
     // A client's symlinks are text: READLINK returns it, LOOKUP returns the link itself, and
@@ -322,31 +315,31 @@ TEST_F(Isolation, TraversalAndSymlinksNeverLeaveTheView) {
     for (const std::string target : std::vector<std::string>{"/", "../..", "/etc"}) {
         const std::string name = "link" + std::to_string(target.size());
         Fh link;
-        ASSERT_EQ(a->symlink(tmp, name, target, &link), kOk) << target;
+        ASSERT_EQ(a->symlink(tmp, name, target, &link), kNfs3Ok) << target;
         std::string text;
-        ASSERT_EQ(a->readlink(link, &text), kOk);
+        ASSERT_EQ(a->readlink(link, &text), kNfs3Ok);
         EXPECT_EQ(text, target);
         Fh looked;
-        ASSERT_EQ(a->lookup(tmp, name, &looked), kOk);
-        ASSERT_EQ(a->getattr(looked, &attr), kOk);
+        ASSERT_EQ(a->lookup(tmp, name, &looked), kNfs3Ok);
+        ASSERT_EQ(a->getattr(looked, &attr), kNfs3Ok);
         EXPECT_EQ(attr.type, 5u) << target;  // NF3LNK
-        EXPECT_NE(a->lookup(looked, "passwd"), kOk) << target;
-        EXPECT_NE(a->lookup(looked, "hostname"), kOk) << target;
+        EXPECT_NE(a->lookup(looked, "passwd"), kNfs3Ok) << target;
+        EXPECT_NE(a->lookup(looked, "hostname"), kNfs3Ok) << target;
         EXPECT_EQ(mount(a_, "/tmp/" + name)->mount_status(), kMnt3ErrNotDir) << target;
         const uint32_t through = mount(a_, "/tmp/" + name + "/etc")->mount_status();
         EXPECT_TRUE(through == kMnt3ErrNotDir || through == kMnt3ErrNoEnt) << target << through;
     }
     // Names with "/" are no names (RFC 1813 §3.2: a component, never a path).
-    EXPECT_NE(a->lookup(a->root(), "etc/hostname"), kOk);
-    EXPECT_NE(a->lookup(tmp, "../etc"), kOk);
-    EXPECT_NE(a->create(tmp, "x/y", 0644), kOk);
-    EXPECT_NE(a->create(tmp, "../escaped", 0644), kOk);
-    EXPECT_NE(a->mkdir(tmp, "a/b", 0755), kOk);
-    EXPECT_NE(a->rename(tmp, "link1", tmp, "../../moved"), kOk);
+    EXPECT_NE(a->lookup(a->root(), "etc/hostname"), kNfs3Ok);
+    EXPECT_NE(a->lookup(tmp, "../etc"), kNfs3Ok);
+    EXPECT_NE(a->create(tmp, "x/y", 0644), kNfs3Ok);
+    EXPECT_NE(a->create(tmp, "../escaped", 0644), kNfs3Ok);
+    EXPECT_NE(a->mkdir(tmp, "a/b", 0755), kNfs3Ok);
+    EXPECT_NE(a->rename(tmp, "link1", tmp, "../../moved"), kNfs3Ok);
     std::vector<std::string> names;
-    ASSERT_EQ(a->readdir(tmp, &names), kOk);
+    ASSERT_EQ(a->readdir(tmp, &names), kNfs3Ok);
     for (const auto& n : names) EXPECT_EQ(n.find('/'), std::string::npos) << n;
-    ASSERT_EQ(a->readdir(a->root(), &names), kOk);
+    ASSERT_EQ(a->readdir(a->root(), &names), kNfs3Ok);
     EXPECT_EQ(std::count(names.begin(), names.end(), "escaped"), 0);
     EXPECT_EQ(std::count(names.begin(), names.end(), "moved"), 0);
     EXPECT_FALSE(fs::exists(state_ / "escaped"));

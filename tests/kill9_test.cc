@@ -39,8 +39,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr int kPis = 4;
-constexpr uint32_t kNfs3Ok = 0;
-constexpr uint32_t kNfs3ErrStale = 70;
 constexpr int kFileSync = 2;
 constexpr size_t kMaxNames = 14;
 

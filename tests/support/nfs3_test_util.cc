@@ -75,10 +75,16 @@ sattr3 no_change() {
     return s;
 }
 
-// The status word every NFSv3 result starts with.
+// A call of one of libnfs's rpc_nfs3_*_async with `args`.
+template <typename Args>
+Nfs3::Start start(int (*async)(rpc_context*, rpc_cb, Args*, void*), Args& args) {
+    return [async, &args](rpc_context* rpc, void* p) { return async(rpc, on_reply, &args, p); };
+}
+
+// The status word every NFSv3 result starts with, for calls whose results the tests ignore.
 template <typename Res>
-std::function<void(void*)> status_into(uint32_t* status) {
-    return [status](void* d) { *status = static_cast<Res*>(d)->status; };
+uint32_t status_of(void* d) {
+    return static_cast<Res*>(d)->status;
 }
 
 }  // namespace
@@ -88,33 +94,27 @@ Nfs3::Nfs3(uint16_t nfs_port, uint16_t mount_port, const std::string& path,
     : abort_(abort) {
     mount_ = rpc_init_context();
     if (!mount_ || !connect(mount_, mount_port, MOUNT_PROGRAM)) return;
-    Pending& p = pending();
     uint32_t status = kNoReply;
-    p.take = [&](void* d) {
-        auto* r = static_cast<mountres3*>(d);
-        status = r->fhs_status;
-        if (status == MNT3_OK) {
+    std::string export_path = path;
+    const bool replied = run(
+        mount_,
+        [&](rpc_context* rpc, void* p) {
+            return rpc_mount3_mnt_async(rpc, on_reply, export_path.data(), p);
+        },
+        [&](void* d) {
+            auto* r = static_cast<mountres3*>(d);
+            status = r->fhs_status;
+            if (status != MNT3_OK) return;
             const auto& fh = r->mountres3_u.mountinfo.fhandle;
             const auto* b = reinterpret_cast<const uint8_t*>(fh.fhandle3_val);
             root_.assign(b, b + fh.fhandle3_len);
-        }
-    };
-    std::string export_path = path;
-    if (!run(
-            mount_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_mount3_mnt_async(rpc, on_reply, static_cast<char*>(a), &p);
-            },
-            export_path.data())) {
+        });
+    if (!replied || status != MNT3_OK) {
+        mount_status_ = status;
         return;
     }
-    mount_status_ = status;
-    if (status != MNT3_OK) return;
     nfs_ = rpc_init_context();
-    if (!nfs_ || !connect(nfs_, nfs_port, NFS_PROGRAM)) {
-        mount_status_ = kNoReply;
-        return;
-    }
+    if (nfs_ && connect(nfs_, nfs_port, NFS_PROGRAM)) mount_status_ = status;
 }
 
 Nfs3::~Nfs3() {
@@ -124,33 +124,23 @@ Nfs3::~Nfs3() {
     if (mount_) rpc_destroy_context(mount_);
 }
 
-Nfs3::Pending& Nfs3::pending() {
+bool Nfs3::connect(rpc_context* rpc, uint16_t port, int program) {
+    return run(
+        rpc,
+        [&](rpc_context* rpc, void* p) {
+            return rpc_connect_port_async(rpc, "127.0.0.1", port, program, 3, on_reply, p);
+        },
+        nullptr);
+}
+
+bool Nfs3::run(rpc_context* rpc, const Start& start, const std::function<void(void*)>& take) {
+    if (broken_) return false;
     // Finished entries are dropped; unfinished ones stay for libnfs to call back.
     while (!pending_.empty() && pending_.front()->done) pending_.pop_front();
     pending_.push_back(std::make_unique<Pending>());
-    return *pending_.back();
-}
-
-bool Nfs3::connect(rpc_context* rpc, uint16_t port, int program) {
-    Pending& p = pending();
-    struct Args {
-        uint16_t port;
-        int program;
-    } args{port, program};
-    return run(
-        rpc, p,
-        [](rpc_context* rpc, Pending& p, void* a) {
-            auto* args = static_cast<Args*>(a);
-            return rpc_connect_port_async(rpc, "127.0.0.1", args->port, args->program, 3, on_reply,
-                                          &p);
-        },
-        &args);
-}
-
-bool Nfs3::run(rpc_context* rpc, Pending& p, int (*start)(rpc_context*, Pending&, void*),
-               void* args) {
-    if (broken_) return false;
-    if (start(rpc, p, args) != 0) {
+    Pending& p = *pending_.back();
+    p.take = take;
+    if (start(rpc, &p) != 0) {
         p.done = true;  // libnfs will not call back
         error_ = error_of(rpc);
         broken_ = true;
@@ -173,81 +163,52 @@ bool Nfs3::run(rpc_context* rpc, Pending& p, int (*start)(rpc_context*, Pending&
         }
     }
     if (!p.done || p.rpc_status != RPC_STATUS_SUCCESS) {
-        if (p.done)
+        if (p.done) {
             error_ = p.error.empty() ? "rpc status " + std::to_string(p.rpc_status) : p.error;
+        }
         broken_ = true;
         return false;
     }
+    // What the reply said is read in the callback: the decoded reply is freed after it.
     return true;
 }
 
-uint32_t Nfs3::getattr(const Fh& fh, Attr* attr) {
+uint32_t Nfs3::nfs_call(const Start& start, const Take& take) {
     if (!nfs_) return kNoReply;
     uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<GETATTR3res*>(d);
-        status = r->status;
-        if (status == NFS3_OK && attr) {
-            *attr = from_fattr(r->GETATTR3res_u.resok.obj_attributes);
-        }
-    };
-    GETATTR3args a{to_fh3(fh)};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_getattr_async(rpc, on_reply, static_cast<GETATTR3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
+    if (!run(nfs_, start, [&](void* d) { status = take(d); })) return kNoReply;
     return status;
+}
+
+uint32_t Nfs3::getattr(const Fh& fh, Attr* attr) {
+    GETATTR3args a{to_fh3(fh)};
+    return nfs_call(start(rpc_nfs3_getattr_async, a), [&](void* d) {
+        auto* r = static_cast<GETATTR3res*>(d);
+        if (r->status == NFS3_OK && attr) *attr = from_fattr(r->GETATTR3res_u.resok.obj_attributes);
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::lookup(const Fh& dir, const std::string& name, Fh* out) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<LOOKUP3res*>(d);
-        status = r->status;
-        if (status == NFS3_OK && out) *out = from_fh3(r->LOOKUP3res_u.resok.object);
-    };
     std::string n = name;
     LOOKUP3args a{{to_fh3(dir), n.data()}};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_lookup_async(rpc, on_reply, static_cast<LOOKUP3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_lookup_async, a), [&](void* d) {
+        auto* r = static_cast<LOOKUP3res*>(d);
+        if (r->status == NFS3_OK && out) *out = from_fh3(r->LOOKUP3res_u.resok.object);
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::read(const Fh& fh, uint64_t offset, uint32_t count, std::string* data, bool* eof) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
+    READ3args a{to_fh3(fh), offset, count};
+    return nfs_call(start(rpc_nfs3_read_async, a), [&](void* d) {
         auto* r = static_cast<READ3res*>(d);
-        status = r->status;
-        if (status != NFS3_OK) return;
+        if (r->status != NFS3_OK) return r->status;
         const auto& ok = r->READ3res_u.resok;
         if (data) data->assign(ok.data.data_val, ok.data.data_len);
         if (eof) *eof = ok.eof;
-    };
-    READ3args a{to_fh3(fh), offset, count};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_read_async(rpc, on_reply, static_cast<READ3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::read_all(const Fh& fh, std::string* data) {
@@ -265,18 +226,6 @@ uint32_t Nfs3::read_all(const Fh& fh, std::string* data) {
 
 uint32_t Nfs3::write(const Fh& fh, uint64_t offset, std::string_view data, int stable,
                      uint64_t* verf, int* committed) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<WRITE3res*>(d);
-        status = r->status;
-        if (status != NFS3_OK) return;
-        const auto& ok = r->WRITE3res_u.resok;
-        if (ok.count != data.size()) status = NFS3ERR_IO;  // a short write is not what we sent
-        if (verf) *verf = verf_of(ok.verf);
-        if (committed) *committed = ok.committed;
-    };
     WRITE3args a{};
     a.file = to_fh3(fh);
     a.offset = offset;
@@ -284,262 +233,132 @@ uint32_t Nfs3::write(const Fh& fh, uint64_t offset, std::string_view data, int s
     a.stable = static_cast<stable_how>(stable);
     a.data.data_len = static_cast<u_int>(data.size());
     a.data.data_val = const_cast<char*>(data.data());
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_write_async(rpc, on_reply, static_cast<WRITE3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_write_async, a), [&](void* d) -> uint32_t {
+        auto* r = static_cast<WRITE3res*>(d);
+        if (r->status != NFS3_OK) return r->status;
+        const auto& ok = r->WRITE3res_u.resok;
+        if (verf) *verf = verf_of(ok.verf);
+        if (committed) *committed = ok.committed;
+        return ok.count == data.size() ? NFS3_OK : NFS3ERR_IO;  // a short write is not ours
+    });
 }
 
 uint32_t Nfs3::commit(const Fh& fh, uint64_t* verf) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<COMMIT3res*>(d);
-        status = r->status;
-        if (status == NFS3_OK && verf) *verf = verf_of(r->COMMIT3res_u.resok.verf);
-    };
     COMMIT3args a{to_fh3(fh), 0, 0};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_commit_async(rpc, on_reply, static_cast<COMMIT3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_commit_async, a), [&](void* d) {
+        auto* r = static_cast<COMMIT3res*>(d);
+        if (r->status == NFS3_OK && verf) *verf = verf_of(r->COMMIT3res_u.resok.verf);
+        return r->status;
+    });
 }
 
+namespace {
+
+// The handle a CREATE, MKDIR or SYMLINK reply carries, if any.
+void take_new_handle(const post_op_fh3& obj, Fh* out) {
+    if (out && obj.handle_follows) *out = from_fh3(obj.post_op_fh3_u.handle);
+}
+
+sattr3 with_mode(uint32_t mode) {
+    sattr3 s = no_change();
+    s.mode.set_it = 1;
+    s.mode.set_mode3_u.mode = mode;
+    return s;
+}
+
+}  // namespace
+
 uint32_t Nfs3::create(const Fh& dir, const std::string& name, uint32_t mode, Fh* out) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<CREATE3res*>(d);
-        status = r->status;
-        if (status != NFS3_OK || !out) return;
-        const auto& obj = r->CREATE3res_u.resok.obj;
-        if (obj.handle_follows) *out = from_fh3(obj.post_op_fh3_u.handle);
-    };
     std::string n = name;
     CREATE3args a{};
-    a.where.dir = to_fh3(dir);
-    a.where.name = n.data();
+    a.where = {to_fh3(dir), n.data()};
     a.how.mode = UNCHECKED;
-    a.how.createhow3_u.obj_attributes = no_change();
-    a.how.createhow3_u.obj_attributes.mode.set_it = 1;
-    a.how.createhow3_u.obj_attributes.mode.set_mode3_u.mode = mode;
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_create_async(rpc, on_reply, static_cast<CREATE3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    a.how.createhow3_u.obj_attributes = with_mode(mode);
+    return nfs_call(start(rpc_nfs3_create_async, a), [&](void* d) {
+        auto* r = static_cast<CREATE3res*>(d);
+        if (r->status == NFS3_OK) take_new_handle(r->CREATE3res_u.resok.obj, out);
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::mkdir(const Fh& dir, const std::string& name, uint32_t mode, Fh* out) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<MKDIR3res*>(d);
-        status = r->status;
-        if (status != NFS3_OK || !out) return;
-        const auto& obj = r->MKDIR3res_u.resok.obj;
-        if (obj.handle_follows) *out = from_fh3(obj.post_op_fh3_u.handle);
-    };
     std::string n = name;
-    MKDIR3args a{};
-    a.where.dir = to_fh3(dir);
-    a.where.name = n.data();
-    a.attributes = no_change();
-    a.attributes.mode.set_it = 1;
-    a.attributes.mode.set_mode3_u.mode = mode;
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_mkdir_async(rpc, on_reply, static_cast<MKDIR3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    MKDIR3args a{{to_fh3(dir), n.data()}, with_mode(mode)};
+    return nfs_call(start(rpc_nfs3_mkdir_async, a), [&](void* d) {
+        auto* r = static_cast<MKDIR3res*>(d);
+        if (r->status == NFS3_OK) take_new_handle(r->MKDIR3res_u.resok.obj, out);
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::symlink(const Fh& dir, const std::string& name, const std::string& target, Fh* out) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<SYMLINK3res*>(d);
-        status = r->status;
-        if (status != NFS3_OK || !out) return;
-        const auto& obj = r->SYMLINK3res_u.resok.obj;
-        if (obj.handle_follows) *out = from_fh3(obj.post_op_fh3_u.handle);
-    };
     std::string n = name, t = target;
-    SYMLINK3args a{};
-    a.where.dir = to_fh3(dir);
-    a.where.name = n.data();
-    a.symlink.symlink_attributes = no_change();
-    a.symlink.symlink_data = t.data();
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_symlink_async(rpc, on_reply, static_cast<SYMLINK3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    SYMLINK3args a{{to_fh3(dir), n.data()}, {no_change(), t.data()}};
+    return nfs_call(start(rpc_nfs3_symlink_async, a), [&](void* d) {
+        auto* r = static_cast<SYMLINK3res*>(d);
+        if (r->status == NFS3_OK) take_new_handle(r->SYMLINK3res_u.resok.obj, out);
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::readlink(const Fh& fh, std::string* target) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = [&](void* d) {
-        auto* r = static_cast<READLINK3res*>(d);
-        status = r->status;
-        if (status == NFS3_OK && target) *target = r->READLINK3res_u.resok.data;
-    };
     READLINK3args a{to_fh3(fh)};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_readlink_async(rpc, on_reply, static_cast<READLINK3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_readlink_async, a), [&](void* d) {
+        auto* r = static_cast<READLINK3res*>(d);
+        if (r->status == NFS3_OK && target) *target = r->READLINK3res_u.resok.data;
+        return r->status;
+    });
 }
 
 uint32_t Nfs3::remove(const Fh& dir, const std::string& name) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = status_into<REMOVE3res>(&status);
     std::string n = name;
     REMOVE3args a{{to_fh3(dir), n.data()}};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_remove_async(rpc, on_reply, static_cast<REMOVE3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_remove_async, a), status_of<REMOVE3res>);
 }
 
 uint32_t Nfs3::rename(const Fh& from_dir, const std::string& from, const Fh& to_dir,
                       const std::string& to) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = status_into<RENAME3res>(&status);
     std::string f = from, t = to;
     RENAME3args a{{to_fh3(from_dir), f.data()}, {to_fh3(to_dir), t.data()}};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_rename_async(rpc, on_reply, static_cast<RENAME3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_rename_async, a), status_of<RENAME3res>);
 }
 
 uint32_t Nfs3::link(const Fh& fh, const Fh& dir, const std::string& name) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = status_into<LINK3res>(&status);
     std::string n = name;
     LINK3args a{to_fh3(fh), {to_fh3(dir), n.data()}};
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_link_async(rpc, on_reply, static_cast<LINK3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_link_async, a), status_of<LINK3res>);
 }
 
 uint32_t Nfs3::setattr(const Fh& fh, std::optional<uint32_t> mode, std::optional<uint64_t> size) {
-    if (!nfs_) return kNoReply;
-    uint32_t status = kNoReply;
-    Pending& p = pending();
-    p.take = status_into<SETATTR3res>(&status);
     SETATTR3args a{};
     a.object = to_fh3(fh);
-    a.new_attributes = no_change();
-    if (mode) {
-        a.new_attributes.mode.set_it = 1;
-        a.new_attributes.mode.set_mode3_u.mode = *mode;
-    }
+    a.new_attributes = mode ? with_mode(*mode) : no_change();
     if (size) {
         a.new_attributes.size.set_it = 1;
         a.new_attributes.size.set_size3_u.size = *size;
     }
-    if (!run(
-            nfs_, p,
-            [](rpc_context* rpc, Pending& p, void* a) {
-                return rpc_nfs3_setattr_async(rpc, on_reply, static_cast<SETATTR3args*>(a), &p);
-            },
-            &a)) {
-        return kNoReply;
-    }
-    return status;
+    return nfs_call(start(rpc_nfs3_setattr_async, a), status_of<SETATTR3res>);
 }
 
 uint32_t Nfs3::readdir(const Fh& dir, std::vector<std::string>* names) {
-    if (!nfs_) return kNoReply;
     names->clear();
-    uint64_t cookie = 0;
-    char verf[NFS3_COOKIEVERFSIZE] = {};
+    READDIR3args a{};
+    a.dir = to_fh3(dir);
+    a.count = 8192;
     for (int page = 0; page < 10000; ++page) {
-        uint32_t status = kNoReply;
         bool eof = false;
-        Pending& p = pending();
-        p.take = [&](void* d) {
+        const uint32_t status = nfs_call(start(rpc_nfs3_readdir_async, a), [&](void* d) {
             auto* r = static_cast<READDIR3res*>(d);
-            status = r->status;
-            if (status != NFS3_OK) return;
+            if (r->status != NFS3_OK) return r->status;
             const auto& ok = r->READDIR3res_u.resok;
-            std::memcpy(verf, ok.cookieverf, sizeof verf);
+            std::memcpy(a.cookieverf, ok.cookieverf, sizeof a.cookieverf);
             for (const entry3* e = ok.reply.entries; e; e = e->nextentry) {
                 names->push_back(e->name);
-                cookie = e->cookie;
+                a.cookie = e->cookie;
             }
             eof = ok.reply.eof;
-        };
-        READDIR3args a{};
-        a.dir = to_fh3(dir);
-        a.cookie = cookie;
-        std::memcpy(a.cookieverf, verf, sizeof verf);
-        a.count = 8192;
-        if (!run(
-                nfs_, p,
-                [](rpc_context* rpc, Pending& p, void* a) {
-                    return rpc_nfs3_readdir_async(rpc, on_reply, static_cast<READDIR3args*>(a), &p);
-                },
-                &a)) {
-            return kNoReply;
-        }
+            return r->status;
+        });
         if (status != NFS3_OK || eof) return status;
     }
     return NFS3ERR_IO;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,14 @@ using Fh = std::vector<uint8_t>;
 
 // Not an nfsstat3: the call got no reply (connection lost, refused, or timed out).
 constexpr uint32_t kNoReply = 0xffffffffu;
+// nfsstat3 (RFC 1813 §2.6) and mountstat3 (§5.1.5) values the tests look for.
+constexpr uint32_t kNfs3Ok = 0;
+constexpr uint32_t kNfs3ErrNoEnt = 2;
+constexpr uint32_t kNfs3ErrStale = 70;
+constexpr uint32_t kNfs3ErrBadHandle = 10001;
+constexpr uint32_t kMnt3ErrNoEnt = 2;
+constexpr uint32_t kMnt3ErrAcces = 13;
+constexpr uint32_t kMnt3ErrNotDir = 20;
 
 struct Attr {
     uint32_t type = 0;  // ftype3: 1 regular, 2 directory, 5 symlink
@@ -82,12 +91,17 @@ class Nfs3 {
 
     struct Pending;
 
+    // Starts one call with libnfs: (context, private_data for the callback) -> 0 if queued.
+    using Start = std::function<int(rpc_context*, void*)>;
+    // Reads what a caller wants from a decoded reply; returns its status.
+    using Take = std::function<uint32_t(void*)>;
+
   private:
     // Queues a call with `start` and services the connection until its reply, an error or the
-    // deadline. False when there was no reply.
-    bool run(rpc_context* rpc, Pending& p, int (*start)(rpc_context*, Pending&, void* args),
-             void* args);
-    Pending& pending();
+    // deadline; `take` sees the reply. False when there was no reply.
+    bool run(rpc_context* rpc, const Start& start, const std::function<void(void*)>& take);
+    // One NFS call: the status `take` returns, or kNoReply.
+    uint32_t nfs_call(const Start& start, const Take& take);
     bool connect(rpc_context* rpc, uint16_t port, int program);
 
     const std::atomic<bool>* abort_;
