@@ -17,6 +17,16 @@ Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& client
         r.client = clients.admit(*path.mac, is_raspberry_pi_oui(*path.mac));
     }
     if (r.client) {
+        // A configured static address is authoritative (ClientRegistry::learn_ip never moves
+        // one). A prefix naming a Pi whose static address is another, or sent from another Pi's
+        // static address, is a different host claiming that Pi's identity: serving it would
+        // hand out that Pi's boot files, and learning the address would serve that Pi's NFS
+        // root to the sender's address from then on (RFC 1350 §7: access violation).
+        if (r.client->static_ip && r.client->ip != source) return std::errc::permission_denied;
+        const auto owner = clients.by_ip(source);
+        if (owner && owner->static_ip && owner->mac != r.client->mac) {
+            return std::errc::permission_denied;
+        }
         clients.learn_ip(r.client->mac, source);
     } else {
         r.client = clients.by_ip(source);

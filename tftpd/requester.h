@@ -23,12 +23,14 @@ struct Requester {
 // config.txt, which a Pi 5's bootloader reads first (it has no start.elf).
 bool starts_a_boot(std::string_view relative_path);
 
-// A serial or MAC prefix naming a known client selects that client, wherever the request comes
-// from, and teaches the owner the client's address (the Pi asks for <serial>/start4.elf from
-// the address it will keep). Otherwise the source address decides; an address of no known
-// client gets the default image's pristine boot files. A MAC prefix of a Raspberry Pi that is
-// not configured enrols it when [defaults] enroll = "any-pi". A known client's first boot file
-// starts its boot (Clients::Ask::kBootFiles): a pending roll-out happens before it is served.
+// A serial or MAC prefix naming a known client selects that client and teaches the owner the
+// client's address (the Pi asks for <serial>/start4.elf from the address it will keep), unless
+// a static address says the request is not that Pi's: the client's static address is another,
+// or the source is another client's static address (EACCES). Otherwise the source address
+// decides; an address of no known client gets the default image's pristine boot files. A MAC
+// prefix of a Raspberry Pi that is not configured enrols it when [defaults] enroll = "any-pi".
+// A known client's first boot file starts its boot (Clients::Ask::kBootFiles): a pending
+// roll-out happens before it is served.
 Result<Requester> identify(const RequestPath& path, Ipv4 source, Clients& clients);
 
 }  // namespace rootfarm::tftpd

@@ -241,6 +241,13 @@ void TftpServer::Impl::on_request(const Datagram& d, Request req) {
         return;
     }
     auto who = identify(*path, source, clients_);
+    if (!who && who.error() == std::errc::permission_denied) {
+        tftp_log().warn("{}: {} refused: a static address says the prefix is not this sender's",
+                        to_string(d.from), req.filename);
+        auto [code, msg] = tftp_error(who.error());
+        reply_error(d.from, d.local_addr, code, msg);
+        return;
+    }
     if (!who) {
         tftp_log().warn("{}: {}: no view to serve from: {}", to_string(d.from), req.filename,
                         who.error().message());
