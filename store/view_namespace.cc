@@ -346,10 +346,11 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
         if (Result<void> c = copy_up(*o, keep); !c.ok()) return c.error();
         has_data = true;
     }
+    std::shared_ptr<BackingFile> file;
     if (resize && has_data) {
         Result<std::shared_ptr<BackingFile>> f = data_file(id);
         if (!f.ok()) return f.error();
-        if (::ftruncate((*f)->fd(), static_cast<off_t>(*args.size)) != 0) return last_error();
+        file = *f;
     }
     Txn txn(*this);
     DeltaObject& d = txn.touch(*o);
@@ -358,6 +359,13 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
     Result<uint64_t> p = commit_ops(txn.ops());
     if (!p.ok()) return p.error();
     position = *p;
+    // The data file follows the journal, never leads it: killed between the two, the replay
+    // has the new size and loading the delta cuts a longer file to it (view_state.cc), and
+    // bytes below the size past a shorter file's end read as zeros. Cut first, a kill before
+    // the record left the old size over zeros: a SETATTR whose reply was lost half-applied.
+    if (file && ::ftruncate(file->fd(), static_cast<off_t>(*args.size)) != 0) {
+        return last_error();
+    }
     unstable_.erase(id);
     out.after = attr_of(*find(id));
     return out;
