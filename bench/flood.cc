@@ -95,6 +95,11 @@ Result<FloodReport> run_flood(const FloodOptions& opt) {
             uint64_t now = 0;
             rss(now, nullptr);
             rep.rss_max_kib = std::max(rep.rss_max_kib, now);
+            if (now > opt.rss_limit_kib && !stop_flood) {
+                stop_flood = true;
+                rep.rss_limit_hit_s =
+                    std::chrono::duration<double>(Clock::now() - flood_start).count();
+            }
         }
         stop_quiet = true;
         stop_flood = true;
@@ -175,6 +180,10 @@ void print_flood(std::ostream& out, const FloodReport& rep) {
                           : std::string("NOT cut off"))
             << (n.error.empty() ? "" : "; error: " + n.error) << "\n";
     }
+    if (rep.rss_limit_hit_s >= 0) {
+        out << "flooder STOPPED after " << fmt("%.2f", rep.rss_limit_hit_s)
+            << " s: the server's RSS passed " << o.rss_limit_kib << " KiB\n";
+    }
     out << "server RSS KiB: before " << rep.rss_before_kib << ", max " << rep.rss_max_kib
         << ", after " << rep.rss_after_kib << "; fds before " << rep.fds_before << ", after "
         << rep.fds_after << "\n";
@@ -219,6 +228,7 @@ std::string flood_json(const FloodReport& rep) {
     j << "  \"server\": {\"rss_before_kib\": " << rep.rss_before_kib
       << ", \"rss_max_kib\": " << rep.rss_max_kib << ", \"rss_after_kib\": " << rep.rss_after_kib
       << ", \"fds_before\": " << rep.fds_before << ", \"fds_after\": " << rep.fds_after
+      << ", \"rss_limit_hit_s\": " << fmt("%.3f", rep.rss_limit_hit_s)
       << "},\n  \"pass\": " << (rep.pass ? "true" : "false") << "\n}\n";
     return j.str();
 }

@@ -29,6 +29,9 @@ struct FloodOptions {
     NfsTarget nfs_target;
     pid_t server_pid = 0;  // its RSS is sampled around the flood
     double max_ratio = 0;  // > 0: p99 flooded / p99 quiet above it fails the run
+    // The flooder stops early once the server's RSS passes this: a server that buffers without
+    // bound must not take the machine down with it.
+    uint64_t rss_limit_kib = 2u << 20;
 };
 
 struct FloodReport {
@@ -45,7 +48,8 @@ struct FloodReport {
     // flooder stopped; its descriptors before and after.
     uint64_t rss_before_kib = 0, rss_after_kib = 0, rss_max_kib = 0;
     uint64_t fds_before = 0, fds_after = 0;
-    bool pass = false;  // no quiet errors, and the ratio within max_ratio when set
+    double rss_limit_hit_s = -1;  // when the flooder was stopped at rss_limit_kib (-1: never)
+    bool pass = false;            // no quiet errors, and the ratio within max_ratio when set
 };
 
 // Errors: invalid_argument for an unknown mode; the no-read client's file handle lookup.

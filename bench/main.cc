@@ -331,6 +331,11 @@ int main(int argc, char** argv) {
         ->add_option("--max-ratio", fo.max_ratio,
                      "fail when p99 flooded / p99 quiet exceeds this (0: report only)")
         ->capture_default_str();
+    uint64_t rss_limit_mib = fo.rss_limit_kib >> 10;
+    flood
+        ->add_option("--rss-limit-mib", rss_limit_mib,
+                     "stop the flooder once the server's RSS passes this")
+        ->capture_default_str();
     flood->add_option("--json", fjson, "write the report as JSON here");
     add_targets(flood, ft);
 
@@ -407,6 +412,7 @@ int main(int argc, char** argv) {
             fo.flood.dhcp_fixed_mac = *mac;
         }
         fo.server_pid = fpid;
+        fo.rss_limit_kib = rss_limit_mib << 10;
         auto rep = rb::run_flood(fo);
         if (!rep) {
             std::cerr << "flood: " << rep.error().message() << "\n";

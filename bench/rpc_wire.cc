@@ -59,8 +59,13 @@ Result<void> TcpRecords::connect(Ipv4 source, const sockaddr_in& to, int rcvbuf)
     close();
     auto fd = tcp_connect(source, to, rcvbuf);
     if (!fd) return fd.error();
-    fd_ = *fd;
+    adopt(*fd);
     return {};
+}
+
+void TcpRecords::adopt(int fd) {
+    close();
+    fd_ = fd;
 }
 
 void TcpRecords::close() {

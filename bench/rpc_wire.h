@@ -39,6 +39,8 @@ class TcpRecords {
     TcpRecords& operator=(const TcpRecords&) = delete;
 
     Result<void> connect(Ipv4 source, const sockaddr_in& to, int rcvbuf);
+    // Takes over a connected stream socket (closed with this object).
+    void adopt(int fd);
     bool open() const { return fd_ >= 0; }
     int fd() const { return fd_; }
     void close();
