@@ -20,50 +20,16 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=bench/test_server.sh
+source "$(dirname "$0")/test_server.sh"
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed to read the JSON"; exit 1; }
 
-# Ports in 20000-59999 from our pid; a clash fails the start below, never another test.
-base=$((20000 + ($$ % 8000) * 5))
 mkdir -p "$work/state/images"
 "$bench" make-image "$work/state/images/default" >/dev/null
 # Every soak Pi and every flood client (the quiet Pis and the flooder after them) is a client.
 nclients=$((pis > quiet + 1 ? pis : quiet + 1))
-{
-    cat <<CFG
-state_dir = "$work/state"
-server_ip = "127.0.0.1"
-[log]
-level = "warn"
-[nfs]
-listen = "127.0.0.1"
-port = $base
-mount_port = $((base + 1))
-portmap = "off"
-[tftp]
-listen = "127.0.0.1"
-port = $((base + 2))
-[dhcp]
-enabled = true
-listen = "127.0.0.1"
-port = $((base + 3))
-client_port = $((base + 4))
-range_start = "127.2.0.1"
-range_end = "127.2.0.200"
-netmask = "255.0.0.0"
-CFG
-    # As rootfarm-bench's make_pi(i) and bench/compare: a Raspberry Pi OUI, serial 5b<index>.
-    for ((i = 0; i < nclients; i++)); do
-        printf '[[client]]\nmac = "dc:a6:32:%02x:%02x:%02x"\nip = "127.1.%d.%d"\nserial = "%08x"\n' \
-            $((0xb0 | (i >> 16 & 15))) $((i >> 8 & 255)) $((i & 255)) \
-            $(((i + 1) >> 8)) $(((i + 1) & 255)) $((0x5b000000 | i))
-    done
-} >"$work/rootfarm.toml"
-"$rootfarm" --config "$work/rootfarm.toml" serve 2>"$work/serve.log" &
-server=$!
-for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$base) 2>/dev/null && break
-    sleep 0.1
-done
+rootfarm_config "$work" "$nclients"
+rootfarm_start "$rootfarm" "$work"
 
 fail() {
     echo "FAIL: $*"
