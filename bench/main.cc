@@ -273,10 +273,14 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     soak->add_option("--dhcp-every", ko.dhcp_every, "each Pi renews its lease")
         ->capture_default_str();
-    soak->add_option("--trace", ktrace,
-                     "NFS trace that leaves the view as found (bench/traces/synthetic-boot.trace, "
-                     "or gen-trace over a make-image root)")
-        ->required();
+    std::string kroot;
+    auto* ktrace_opt = soak->add_option(
+        "--trace", ktrace,
+        "NFS trace that leaves the view as found (bench/traces/synthetic-boot.trace)");
+    soak->add_option("--root", kroot,
+                     "or: generate the SYNTHETIC trace (gen-trace, seed 1) over this make-image "
+                     "root/ directory")
+        ->excludes(ktrace_opt);
     soak->add_option("--server-pid", kpid, "the server process to sample")->required();
     soak->add_option("--state", kstate, "the server's state_dir: sample clients/*/journal sizes");
     soak->add_option("--warmup", ko.warmup_fraction, "warm-up, as a fraction of --seconds")
@@ -284,7 +288,8 @@ int main(int argc, char** argv) {
     soak->add_option("--rss-growth-pct", ko.rss_growth_pct,
                      "allowed RSS growth after warm-up over the warm-up's largest")
         ->capture_default_str();
-    soak->add_option("--fd-slack", ko.fd_slack, "allowed fds above the warm-up's largest")
+    soak->add_option("--fd-slack", ko.fd_slack,
+                     "allowed fds above the warm-up's largest (-1: max(8, pis / 2))")
         ->capture_default_str();
     soak->add_option("--thread-slack", ko.thread_slack,
                      "allowed threads above the warm-up's largest")
@@ -353,13 +358,22 @@ int main(int argc, char** argv) {
         ko.source_base = so2.source_base;
         ko.server_pid = kpid;
         ko.state_dir = kstate;
-        size_t line = 0;
-        auto t = rb::load_trace(ktrace, &line);
-        if (!t) {
-            std::cerr << ktrace << ":" << line << ": " << t.error().message() << "\n";
+        rb::Trace soak_trace;
+        if (!kroot.empty()) {
+            soak_trace = rb::generate_trace(kroot, 1);
+        } else if (!ktrace.empty()) {
+            size_t line = 0;
+            auto t = rb::load_trace(ktrace, &line);
+            if (!t) {
+                std::cerr << ktrace << ":" << line << ": " << t.error().message() << "\n";
+                return 2;
+            }
+            soak_trace = std::move(*t);
+        } else {
+            std::cerr << "soak: give --trace FILE or --root DIR\n";
             return 2;
         }
-        ko.trace = &*t;
+        ko.trace = &soak_trace;
         if (ko.sample_every <= 0 || ko.seconds <= 0) {
             std::cerr << "--seconds and --sample-every must be positive\n";
             return 2;

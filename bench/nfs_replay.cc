@@ -47,7 +47,10 @@ class Rpc {
     Rpc(const Rpc&) = delete;
     Rpc& operator=(const Rpc&) = delete;
     rpc_context* get() const { return rpc_; }
-    std::string error() const { return rpc_ ? rpc_get_error(rpc_) : "no context"; }
+    std::string error() const {
+        const char* e = rpc_ ? rpc_get_error(rpc_) : "no context";
+        return e ? e : "no error text";  // libnfs has none when the call only timed out
+    }
 
     // Waits (bounded) for `c` to complete, servicing the connection.
     Result<void> wait(Call& c, std::chrono::milliseconds timeout) {

@@ -62,9 +62,11 @@ void judge_soak(SoakReport& rep) {
               " KiB: " + fmt("%+.1f", growth) + "% (limit " + fmt("%.0f", o.rss_growth_pct) + "%)");
     uint64_t fd_w = max_of(ss, warm_end, true, &SoakSample::fds);
     uint64_t fd_p = max_of(ss, warm_end, false, &SoakSample::fds);
-    check("fds flat", fd_p <= fd_w + o.fd_slack,
+    const uint64_t fd_slack =
+        o.fd_slack >= 0 ? static_cast<uint64_t>(o.fd_slack) : std::max<uint64_t>(8, o.pis / 2);
+    check("fds flat", fd_p <= fd_w + fd_slack,
           "max fds " + std::to_string(fd_p) + " " + when + " " + std::to_string(fd_w) + " (slack " +
-              std::to_string(o.fd_slack) + ")");
+              std::to_string(fd_slack) + ")");
     uint64_t th_w = max_of(ss, warm_end, true, &SoakSample::threads);
     uint64_t th_p = max_of(ss, warm_end, false, &SoakSample::threads);
     check("threads flat", th_p <= th_w + o.thread_slack,
