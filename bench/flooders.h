@@ -59,7 +59,8 @@ std::unique_ptr<Flooder> rpc_garbage_flooder(const FloodTargets& t);
 // TCP records larger than any call (RFC 5531 §11 record marks), on alternate connections: a
 // single fragment claiming 2 GiB ("oversized-record-2g"), or endless non-final fragments of
 // 64 KiB ("oversized-record-fragments"). Each connection is fed until the server closes it,
-// 4 MiB have gone in, or it has taken nothing for 2 s; only the first counts as answered.
+// 4 MiB have gone in, or it has taken nothing for 2 s; then the server has 1 s more to close
+// it. Closed by the server counts as answered.
 std::unique_ptr<Flooder> oversized_record_flooder(const FloodTargets& t);
 // DHCPDISCOVERs sent as a relay agent (so the offers come back to the flooder), with MACs as
 // dhcp_mac says.
