@@ -10,15 +10,9 @@ bench=$1
 rootfarm=$2
 trace=$3
 tree=${4:-}
-work=$(mktemp -d /tmp/rootfarm-bench-smoke.XXXXXX)
-server=
-cleanup() {
-    [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=bench/test_server.sh
 source "$(dirname "$0")/test_server.sh"
+rootfarm_workdir rootfarm-bench-smoke
 
 mkdir -p "$work/state/images"
 if [[ -z $tree ]]; then

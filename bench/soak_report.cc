@@ -197,8 +197,10 @@ Result<void> plot_soak(const SoakReport& rep, const std::filesystem::path& png,
           << "set title 'server RSS (MiB)'\nplot '" << dat.string()
           << "' using 1:2 with linespoints\n"
           << "set title 'open fds'\nplot '" << dat.string() << "' using 1:3 with linespoints\n"
-          << "set title 'threads'\nplot '" << dat.string() << "' using 1:4 with linespoints\n"
-          << "set key top left\nset title 'journals (MiB)'\nplot '" << dat.string()
+          << "set title 'threads'\nset offsets 0, 0, 1, 1\nplot '" << dat.string()
+          << "' using 1:4 with linespoints\n"
+          << "set offsets 0, 0, 0, 0\nset key top left\nset title 'journals (MiB)'\nplot '"
+          << dat.string()
           << "' using 1:5 with linespoints title 'total', '' using 1:6 with linespoints title "
              "'largest'\n"
           << "unset multiplot\n";

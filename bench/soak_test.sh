@@ -13,15 +13,9 @@ pis=${4:-4}
 seconds=${5:-20}
 out=${6:-}
 quiet=2
-work=$(mktemp -d /tmp/rootfarm-bench-soak.XXXXXX)
-server=
-cleanup() {
-    [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=bench/test_server.sh
 source "$(dirname "$0")/test_server.sh"
+rootfarm_workdir rootfarm-bench-soak
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed to read the JSON"; exit 1; }
 
 mkdir -p "$work/state/images"

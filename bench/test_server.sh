@@ -1,11 +1,24 @@
 # Sourced by bench/smoke_test.sh and bench/soak_test.sh: a real `rootfarm serve` on 127.0.0.1.
 #
+# rootfarm_workdir NAME: sets $work to a new directory /tmp/NAME.XXXXXX, removed (and the
+#   server stopped) when the script exits.
 # rootfarm_config WORK N: sets $base (ports base..base+4, from our pid in 20000-59999: a clash
 #   fails the start, never another test) and writes WORK/rootfarm.toml, state in WORK/state,
 #   with Pis 0..N-1 as `[[client]]`s numbered as rootfarm-bench's make_pi(i) and bench/compare
 #   do: MAC dc:a6:32:b0:.., serial 5b<i>, address 127.1.0.1 + i.
 # rootfarm_start ROOTFARM WORK: starts it (log in WORK/serve.log), sets $server to its pid and
 #   waits (10 s at most) for its NFS port.
+rootfarm_workdir() {
+    work=$(mktemp -d "/tmp/$1.XXXXXX")
+    server=
+    trap rootfarm_cleanup EXIT
+}
+
+rootfarm_cleanup() {
+    [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    rm -rf "$work"
+}
+
 rootfarm_config() {
     local work=$1 n=$2 i
     base=$((20000 + ($$ % 8000) * 5))
