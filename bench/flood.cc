@@ -25,13 +25,20 @@ Result<std::vector<std::unique_ptr<Flooder>>> make_flooders(const FloodOptions& 
     if (m == "oversized-record" || m == "all") f.push_back(oversized_record_flooder(opt.flood));
     if (m == "dhcp-discover" || m == "all") f.push_back(dhcp_discover_flooder(opt.flood));
     if (m == "tftp-rrq" || m == "all") f.push_back(tftp_rrq_flooder(opt.flood));
-    if (f.empty()) return std::errc::invalid_argument;
+    if (f.empty() && m != "cpu") return std::errc::invalid_argument;
     return f;
 }
 
 // One thread, every flooder in turn, as fast as they go; a short wait only when none of them
 // could send (full socket buffers), so the flooder does not spin on a CPU the server needs.
 void drive(std::vector<std::unique_ptr<Flooder>>& flooders, const std::atomic<bool>& stop) {
+    // "cpu": the control. The flooder's thread spins without sending anything, showing how much
+    // of a slowdown is its own CPU on a machine it shares with the server.
+    if (flooders.empty()) {
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+        return;
+    }
     while (!stop.load(std::memory_order_relaxed)) {
         bool any = false;
         for (auto& f : flooders) any = f->pump() || any;

@@ -19,7 +19,7 @@ struct FloodOptions {
     uint32_t quiet = 8;   // quiet Pi i sends from source_base + i
     double seconds = 10;  // each phase
     // rpc-garbage, oversized-record, dhcp-discover, tftp-rrq, all (those four interleaved in
-    // one thread) or no-read.
+    // one thread), no-read, or cpu (the control: a flooder thread that only spins).
     std::string mode = "all";
     std::string path = "/etc/hostname";  // the quiet Pis' LOOKUP/GETATTR/READ object
     // no-read: READ calls of 1 MiB of this file (its replies fill the unread connection).

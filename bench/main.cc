@@ -306,10 +306,12 @@ int main(int argc, char** argv) {
     std::string fjson, fsource, fmac = "fixed", fixed_mac;
     int fpid = 0;
     flood
-        ->add_option("--mode", fo.mode,
-                     "rpc-garbage|oversized-record|dhcp-discover|tftp-rrq|all|no-read")
-        ->check(CLI::IsMember(
-            {"rpc-garbage", "oversized-record", "dhcp-discover", "tftp-rrq", "all", "no-read"}))
+        ->add_option(
+            "--mode", fo.mode,
+            "rpc-garbage|oversized-record|dhcp-discover|tftp-rrq|all|no-read|cpu (a spinning "
+            "flooder thread that sends nothing: the control)")
+        ->check(CLI::IsMember({"rpc-garbage", "oversized-record", "dhcp-discover", "tftp-rrq",
+                               "all", "no-read", "cpu"}))
         ->capture_default_str();
     flood->add_option("--quiet", fo.quiet, "quiet Pis")
         ->check(CLI::Range(1, 500))
