@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "bench/proc_stats.h"
@@ -131,7 +132,7 @@ void run_pi(const SoakOptions& opt, uint32_t i, Shared& sh) {
 // not read the store's files). `last` holds each journal's size at the sample before, to see
 // compactions.
 void sample_journals(const SoakOptions& opt, SoakSample& s, std::map<std::string, uint64_t>& last,
-                     uint64_t& compactions) {
+                     std::set<std::string>& compacted, uint64_t& compactions) {
     namespace fs = std::filesystem;
     std::error_code ec;
     for (auto it = fs::directory_iterator(opt.state_dir / "clients", ec);
@@ -147,9 +148,13 @@ void sample_journals(const SoakOptions& opt, SoakSample& s, std::map<std::string
         s.journal_max_bytes = std::max(s.journal_max_bytes, j);
         if (j > std::max<uint64_t>(opt.journal_cap_bytes, 2 * snap + (1u << 20))) ++s.over_bound;
         auto name = it->path().filename().string();
-        if (auto p = last.find(name); p != last.end() && j < p->second) ++compactions;
+        if (auto p = last.find(name); p != last.end() && j < p->second) {
+            ++compactions;
+            compacted.insert(name);
+        }
         last[name] = j;
     }
+    s.compacted = compacted.size();
 }
 
 }  // namespace
@@ -163,6 +168,7 @@ SoakReport run_soak(const SoakOptions& opt) {
     std::mutex wake_mu;
     std::condition_variable wake;
     std::map<std::string, uint64_t> journal_sizes;
+    std::set<std::string> compacted;
     auto sample = [&] {
         SoakSample s;
         s.t_s = since(sh.t0);
@@ -173,7 +179,7 @@ SoakReport run_soak(const SoakOptions& opt) {
             s.threads = r->threads;
         }
         if (!opt.state_dir.empty()) {
-            sample_journals(opt, s, journal_sizes, rep.compactions_seen);
+            sample_journals(opt, s, journal_sizes, compacted, rep.compactions_seen);
         }
         s.rounds = sh.rounds;
         s.errors = sh.errors;

@@ -34,7 +34,10 @@ struct SoakOptions {
     pid_t server_pid = 0;
     std::filesystem::path state_dir;  // the server's state_dir; empty: journals not sampled
 
-    // The verdict. Warm-up is the first `warmup_fraction` of `seconds`; after it, the largest
+    // The verdict. Warm-up is the first `warmup_fraction` of `seconds` or, with a state_dir,
+    // until every client's journal has been compacted once if that is later: until then the
+    // store holds a growing, bounded amount per client (the journal since its snapshot), and a
+    // 64-Pi run on 2 cores takes about 8 minutes to get there. After the warm-up, the largest
     // RSS sample may exceed the largest of the warm-up by at most rss_growth_pct, descriptors and
     // threads by at most their slack. A client journal may hold at most
     // max(journal_cap_bytes, 2 x its snapshot + 1 MiB) in any sample.
@@ -60,6 +63,7 @@ struct SoakSample {
     uint64_t journal_max_bytes = 0;   // the largest one
     uint64_t snapshot_bytes = 0;      // total of clients/*/snapshot
     uint64_t over_bound = 0;          // journals above their bound (SoakOptions)
+    uint64_t compacted = 0;           // clients whose journal has shrunk at least once so far
     uint64_t rounds = 0, errors = 0;  // the workload's totals so far
 };
 
@@ -84,6 +88,9 @@ struct SoakReport {
 };
 
 SoakReport run_soak(const SoakOptions& opt);
+
+// When the warm-up ends (seconds from the start), as SoakOptions says.
+double soak_warmup_end(const SoakReport& rep);
 
 // The verdict over `rep.samples` and the error count (fills checks and pass).
 void judge_soak(SoakReport& rep);

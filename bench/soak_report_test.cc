@@ -86,5 +86,23 @@ TEST(SoakVerdict, ErrorsJournalsAndMissingSamplesFail) {
     EXPECT_FALSE(rep.pass);
 }
 
+TEST(SoakVerdict, WarmUpLastsUntilEveryJournalWasCompactedOnce) {
+    SoakReport rep = flat_run();
+    for (SoakSample& s : rep.samples) {
+        s.compacted = s.t_s >= 60 ? 64 : 10;
+        if (s.t_s > 0 && s.t_s < 60) s.rss_kib = 44000;  // still growing before compaction
+    }
+    EXPECT_EQ(soak_warmup_end(rep), 60);
+    judge_soak(rep);
+    EXPECT_TRUE(rep.pass);
+    rep.options.state_dir.clear();  // journals unknown: the fraction alone, and +13.7%
+    EXPECT_EQ(soak_warmup_end(rep), 20);
+    judge_soak(rep);
+    EXPECT_FALSE(rep.pass);
+    for (SoakSample& s : rep.samples) s.compacted = 10;  // never all compacted
+    rep.options.state_dir = "/state";
+    EXPECT_EQ(soak_warmup_end(rep), 20);
+}
+
 }  // namespace
 }  // namespace rootfarm::bench
