@@ -226,6 +226,38 @@ Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target) {
     return x.result();
 }
 
+Result<double> dhcp_renew(const PiIdentity& pi, const DhcpTarget& target, Ipv4 address) {
+    auto sock = UdpClient::bind(pi.source, target.relay_port);
+    if (!sock) return sock.error();
+    std::random_device rd;
+    const uint32_t xid = rd();
+    Packet request = base(pi, xid, MessageType::kRequest, 0);
+    request.ciaddr = address;
+    const std::vector<uint8_t> bytes = encode(request);
+    std::array<uint8_t, 1500> buf;
+    using Clock = std::chrono::steady_clock;
+    for (int attempt = 0; attempt <= target.retries; ++attempt) {
+        const auto t0 = Clock::now();
+        if (auto r = sock->send_to(target.server, bytes); !r) return r.error();
+        const auto deadline = t0 + target.timeout;
+        for (;;) {
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            sockaddr_in from{};
+            auto n = sock->recv_from(buf, from, left);
+            if (!n) break;
+            auto reply = decode({buf.data(), *n});
+            if (!reply || reply->op != kBootReply || reply->xid != xid || reply->mac() != pi.mac) {
+                continue;  // another Pi's reply on the shared relay port, or noise
+            }
+            if (reply->message_type() == MessageType::kNak) return std::errc::connection_refused;
+            if (reply->message_type() != MessageType::kAck) continue;
+            return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+        }
+    }
+    return std::errc::timed_out;
+}
+
 DhcpMicroResult dhcp_micro(std::span<const PiIdentity> pis, const DhcpTarget& target,
                            std::chrono::duration<double> duration) {
     using Clock = Exchange::Clock;

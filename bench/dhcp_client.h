@@ -38,10 +38,15 @@ struct DhcpResult {
     int packets = 0;
 };
 
-// DISCOVER/OFFER/REQUEST/ACK with the Pi 4 EEPROM's options (docs/pi-boot.md). Sent as a relay agent
-// (giaddr = the Pi's address) because a simulated Pi on a loopback or namespace address cannot
-// receive the broadcast replies a real Pi gets; every server answers a relay by unicast.
+// DISCOVER/OFFER/REQUEST/ACK with the Pi 4 EEPROM's options (docs/pi-boot.md). Sent as a relay
+// agent (giaddr = the Pi's address) because a simulated Pi on a loopback or namespace address
+// cannot receive the broadcast replies a real Pi gets; every server answers a relay by unicast.
 Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target);
+
+// A bound Pi renewing its lease (RFC 2131 §4.3.2, RENEWING): a REQUEST with ciaddr = `address`
+// and neither requested-address nor server-id, sent as the relay agent dhcp_boot is. Returns
+// the REQUEST -> ACK time in microseconds. Errors: connection_refused (NAK), timed_out.
+Result<double> dhcp_renew(const PiIdentity& pi, const DhcpTarget& target, Ipv4 address);
 
 struct DhcpMicroResult {
     uint64_t leases = 0;  // completed DISCOVER..ACK exchanges

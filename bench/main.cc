@@ -11,7 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/flood.h"
 #include "bench/report.h"
+#include "bench/soak.h"
 #include "bench/storm.h"
 #include "bench/synth.h"
 #include "bench/trace_close.h"
@@ -251,7 +253,191 @@ int main(int argc, char** argv) {
     close->add_option("root", close_root, "the image root tree it was recorded on")->required();
     close->add_option("--out", close_out, "write the closed trace here");
 
+    // soak
+    auto* soak = app.add_subcommand(
+        "soak",
+        "N Pis replay the NFS trace, fetch boot files and renew leases for a while; "
+        "the server's RSS, fds, threads and journals must stay flat");
+    rb::SoakOptions ko;
+    Targets kt;
+    std::string ktrace, kjson, kplot, kstate;
+    int kpid = 0;
+    soak->add_option("--pis", ko.pis, "simulated Pis")
+        ->check(CLI::Range(1, 500))
+        ->capture_default_str();
+    soak->add_option("--seconds", ko.seconds, "run time (rounds under way then finish)")
+        ->capture_default_str();
+    soak->add_option("--sample-every", ko.sample_every, "server sampling period, seconds")
+        ->capture_default_str();
+    soak->add_option("--tftp-every", ko.tftp_every, "each Pi fetches its small boot files")
+        ->capture_default_str();
+    soak->add_option("--dhcp-every", ko.dhcp_every, "each Pi renews its lease")
+        ->capture_default_str();
+    std::string kroot;
+    auto* ktrace_opt = soak->add_option(
+        "--trace", ktrace,
+        "NFS trace that leaves the view as found (bench/traces/synthetic-boot.trace)");
+    soak->add_option("--root", kroot,
+                     "or: generate the SYNTHETIC trace (gen-trace, seed 1) over this make-image "
+                     "root/ directory")
+        ->excludes(ktrace_opt);
+    soak->add_option("--server-pid", kpid, "the server process to sample")->required();
+    soak->add_option("--state", kstate, "the server's state_dir: sample clients/*/journal sizes");
+    soak->add_option("--warmup", ko.warmup_fraction, "warm-up, as a fraction of --seconds")
+        ->capture_default_str();
+    soak->add_option("--rss-growth-pct", ko.rss_growth_pct,
+                     "allowed RSS growth after warm-up over the warm-up's largest")
+        ->capture_default_str();
+    soak->add_option("--fd-slack", ko.fd_slack,
+                     "allowed fds above the warm-up's largest (-1: max(8, pis / 2))")
+        ->capture_default_str();
+    soak->add_option("--thread-slack", ko.thread_slack,
+                     "allowed threads above the warm-up's largest")
+        ->capture_default_str();
+    soak->add_option("--json", kjson, "write the report as JSON here");
+    soak->add_option("--plot", kplot, "write RSS/fds/threads/journals over time as PNG (gnuplot)");
+    add_targets(soak, kt);
+
+    // flood
+    auto* flood = app.add_subcommand(
+        "flood", "quiet Pis' NFS latency alone, then while one address floods the server");
+    rb::FloodOptions fo;
+    Targets ft;
+    std::string fjson, fsource, fmac = "fixed", fixed_mac;
+    int fpid = 0;
+    flood
+        ->add_option(
+            "--mode", fo.mode,
+            "rpc-garbage|oversized-record|dhcp-discover|tftp-rrq|all|no-read|cpu (a spinning "
+            "flooder thread that sends nothing: the control)")
+        ->check(CLI::IsMember({"rpc-garbage", "oversized-record", "dhcp-discover", "tftp-rrq",
+                               "all", "no-read", "cpu"}))
+        ->capture_default_str();
+    flood->add_option("--quiet", fo.quiet, "quiet Pis")
+        ->check(CLI::Range(1, 500))
+        ->capture_default_str();
+    flood->add_option("--seconds", fo.seconds, "length of each phase")->capture_default_str();
+    flood->add_option("--path", fo.path, "the quiet Pis' file")->capture_default_str();
+    flood->add_option("--read-path", fo.read_path, "no-read: the file its READs ask for")
+        ->capture_default_str();
+    flood->add_option("--flooder-source", fsource,
+                      "the flooder's address (default: --source + --quiet)");
+    flood
+        ->add_option("--dhcp-mac", fmac,
+                     "dhcp-discover: fixed (--dhcp-fixed-mac), random (strangers) or random-pi "
+                     "(random under the Raspberry Pi OUI)")
+        ->check(CLI::IsMember({"fixed", "random", "random-pi"}))
+        ->capture_default_str();
+    flood->add_option("--dhcp-fixed-mac", fixed_mac,
+                      "default: the MAC of the Pi whose index is the flooder's address minus "
+                      "--source (as make_pi and bench/compare number them)");
+    flood->add_option("--tftp-file", fo.flood.tftp_file, "tftp-rrq: an existing file")
+        ->capture_default_str();
+    flood->add_option("--server-pid", fpid, "the server process whose RSS and fds to sample");
+    flood
+        ->add_option("--max-ratio", fo.max_ratio,
+                     "fail when p99 flooded / p99 quiet exceeds this (0: report only)")
+        ->capture_default_str();
+    uint64_t rss_limit_mib = fo.rss_limit_kib >> 10;
+    flood
+        ->add_option("--rss-limit-mib", rss_limit_mib,
+                     "stop the flooder once the server's RSS passes this")
+        ->capture_default_str();
+    flood->add_option("--json", fjson, "write the report as JSON here");
+    add_targets(flood, ft);
+
     CLI11_PARSE(app, argc, argv);
+
+    if (*soak) {
+        rb::StormOptions so2;
+        if (!resolve_targets(kt, so2)) {
+            std::cerr << "bad address in --dhcp/--tftp/--nfs/--source\n";
+            return 2;
+        }
+        ko.dhcp_target = so2.dhcp_target;
+        ko.tftp_target = so2.tftp_target;
+        ko.nfs_target = so2.nfs_target;
+        ko.source_base = so2.source_base;
+        ko.server_pid = kpid;
+        ko.state_dir = kstate;
+        rb::Trace soak_trace;
+        if (!kroot.empty()) {
+            soak_trace = rb::generate_trace(kroot, 1);
+        } else if (!ktrace.empty()) {
+            size_t line = 0;
+            auto t = rb::load_trace(ktrace, &line);
+            if (!t) {
+                std::cerr << ktrace << ":" << line << ": " << t.error().message() << "\n";
+                return 2;
+            }
+            soak_trace = std::move(*t);
+        } else {
+            std::cerr << "soak: give --trace FILE or --root DIR\n";
+            return 2;
+        }
+        ko.trace = &soak_trace;
+        if (ko.sample_every <= 0 || ko.seconds <= 0) {
+            std::cerr << "--seconds and --sample-every must be positive\n";
+            return 2;
+        }
+        rb::SoakReport rep = rb::run_soak(ko);
+        rb::print_soak(std::cout, rep);
+        write_json(kjson, rb::soak_json(rep));
+        if (!kplot.empty()) {
+            std::string msg;
+            auto r = rb::plot_soak(rep, kplot, msg);
+            std::cout << (r ? msg : "plot failed: " + r.error().message()) << "\n";
+        }
+        return rep.pass ? 0 : 1;
+    }
+
+    if (*flood) {
+        rb::StormOptions so2;
+        if (!resolve_targets(ft, so2)) {
+            std::cerr << "bad address in --dhcp/--tftp/--nfs/--source\n";
+            return 2;
+        }
+        fo.source_base = so2.source_base;
+        fo.nfs_target = so2.nfs_target;
+        fo.nfs_target.call_timeout = std::chrono::milliseconds(5000);
+        fo.flood.nfs =
+            rootfarm::make_sockaddr(*Ipv4::parse(so2.nfs_target.server), so2.nfs_target.nfs_port);
+        fo.flood.dhcp = so2.dhcp_target.server;
+        fo.flood.dhcp_relay_port = so2.dhcp_target.relay_port;
+        fo.flood.tftp = so2.tftp_target.server;
+        if (fsource.empty()) {
+            fo.flood.source = Ipv4{so2.source_base.value + fo.quiet};
+        } else if (auto s = Ipv4::parse(fsource)) {
+            fo.flood.source = *s;
+        } else {
+            std::cerr << "bad --flooder-source\n";
+            return 2;
+        }
+        using Mac = rb::FloodTargets::Mac;
+        fo.flood.dhcp_mac = fmac == "random"      ? Mac::kRandom
+                            : fmac == "random-pi" ? Mac::kRandomPi
+                                                  : Mac::kFixed;
+        fo.flood.dhcp_fixed_mac =
+            rb::make_pi(fo.flood.source.value - so2.source_base.value, fo.flood.source).mac;
+        if (!fixed_mac.empty()) {
+            auto mac = rootfarm::MacAddr::parse(fixed_mac);
+            if (!mac) {
+                std::cerr << "bad --dhcp-fixed-mac\n";
+                return 2;
+            }
+            fo.flood.dhcp_fixed_mac = *mac;
+        }
+        fo.server_pid = fpid;
+        fo.rss_limit_kib = rss_limit_mib << 10;
+        auto rep = rb::run_flood(fo);
+        if (!rep) {
+            std::cerr << "flood: " << rep.error().message() << "\n";
+            return 2;
+        }
+        rb::print_flood(std::cout, *rep);
+        write_json(fjson, rb::flood_json(*rep));
+        return rep->pass ? 0 : 1;
+    }
 
     if (*close)
         return close_trace_file(close_in, close_root, close_out.empty() ? close_in : close_out);

@@ -13,6 +13,8 @@
 
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <thread>
 #include <unordered_map>
 
 #include "bench/source_bind.h"
@@ -45,7 +47,10 @@ class Rpc {
     Rpc(const Rpc&) = delete;
     Rpc& operator=(const Rpc&) = delete;
     rpc_context* get() const { return rpc_; }
-    std::string error() const { return rpc_ ? rpc_get_error(rpc_) : "no context"; }
+    std::string error() const {
+        const char* e = rpc_ ? rpc_get_error(rpc_) : "no context";
+        return e ? e : "no error text";  // libnfs has none when the call only timed out
+    }
 
     // Waits (bounded) for `c` to complete, servicing the connection.
     Result<void> wait(Call& c, std::chrono::milliseconds timeout) {
@@ -538,6 +543,73 @@ Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, cons
         ++done;
     }
     return done;
+}
+
+}  // namespace rootfarm::bench
+
+namespace rootfarm::bench {
+
+NfsProbeResult nfs_probe(Ipv4 source, const NfsTarget& target, const std::string& path,
+                         Clock::time_point t0, const std::atomic<bool>& stop, uint32_t index) {
+    NfsProbeResult out;
+    auto failed = [&](std::string why) {
+        ++out.errors;
+        out.error_s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        if (out.first_error.empty()) out.first_error = std::move(why);
+    };
+    std::unique_ptr<Client> client;
+    const Proc mix[] = {Proc::kLookup, Proc::kGetattr, Proc::kRead};
+    for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+        if (!client) {
+            set_thread_source(source);
+            client = std::make_unique<Client>(target, index);
+            NfsReplayResult scratch;
+            auto m = client->mount(scratch);
+            set_thread_source(Ipv4{});
+            if (!m) {
+                failed("mount: " + scratch.first_error);
+                client.reset();
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                continue;
+            }
+        }
+        const Proc proc = mix[n % 3];
+        TraceOp op;
+        op.proc = proc;
+        op.path = path;
+        op.count = 4096;
+        auto start = Clock::now();
+        Result<int> r = std::errc::invalid_argument;
+        if (proc == Proc::kLookup) {
+            r = client->micro(proc, path);
+        } else {
+            NfsReplayResult scratch;
+            r = client->run(op, scratch);
+        }
+        double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+        if (!r) {
+            failed(std::string(proc_name(proc)) + " " + path + ": " + r.error().message());
+            client.reset();
+            continue;
+        }
+        if (*r != NFS3_OK) {
+            failed(std::string(proc_name(proc)) + " " + path + ": NFS status " +
+                   std::to_string(*r));
+            continue;
+        }
+        out.calls.push_back({std::chrono::duration<double>(start - t0).count(), us});
+    }
+    return out;
+}
+
+Result<std::string> nfs_file_handle(Ipv4 source, const NfsTarget& target, const std::string& path) {
+    set_thread_source(source);
+    Client client(target, 0);
+    NfsReplayResult scratch;
+    auto m = client.mount(scratch);
+    set_thread_source(Ipv4{});
+    if (!m) return m.error();
+    return client.resolve(path);
 }
 
 }  // namespace rootfarm::bench

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -46,5 +47,31 @@ Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const T
 // READ of 1 MiB) on `path` back to back for `seconds`. Returns completed calls.
 Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, const std::string& path,
                            double seconds, uint32_t index);
+
+// One call of a closed loop: when it started (seconds on the steady clock since `t0` of
+// nfs_probe) and how long it took.
+struct TimedCall {
+    double start_s = 0;
+    double us = 0;
+};
+
+struct NfsProbeResult {
+    std::vector<TimedCall> calls;  // completed calls with status OK
+    uint64_t errors = 0;           // failed mounts, connection errors, statuses other than OK
+    std::vector<double> error_s;   // when each error happened (as TimedCall::start_s)
+    std::string first_error;
+};
+
+// A quiet client for fairness measurements: mounts from `source`, then until `stop` is set
+// (checked between calls) issues LOOKUP of `path` in its parent, GETATTR and a 4 KiB READ of
+// it, in turn, one in flight. A failed call is counted and, when the connection failed, the
+// client mounts again (after 100 ms) rather than stopping: the loss is the measurement.
+NfsProbeResult nfs_probe(Ipv4 source, const NfsTarget& target, const std::string& path,
+                         std::chrono::steady_clock::time_point t0, const std::atomic<bool>& stop,
+                         uint32_t index);
+
+// The file handle of `path` (mounted and looked up from `source`), for a raw client that
+// builds its own calls.
+Result<std::string> nfs_file_handle(Ipv4 source, const NfsTarget& target, const std::string& path);
 
 }  // namespace rootfarm::bench

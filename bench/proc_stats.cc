@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -30,6 +31,25 @@ Result<ProcSample> sample_process(pid_t pid) {
     while (std::getline(status, line)) {
         if (line.starts_with("VmHWM:")) s.peak_rss_kib = std::stoull(line.substr(6));
     }
+    return s;
+}
+
+Result<ResourceSample> sample_resources(pid_t pid) {
+    std::string base = "/proc/" + std::to_string(pid);
+    std::ifstream status(base + "/status");
+    if (!status) return std::errc::no_such_process;
+    ResourceSample s;
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.starts_with("VmRSS:")) s.rss_kib = std::stoull(line.substr(6));
+        if (line.starts_with("Threads:")) s.threads = std::stoull(line.substr(8));
+    }
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(base + "/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        ++s.fds;
+    }
+    if (ec) return ec;
     return s;
 }
 

@@ -18,4 +18,15 @@ struct ProcSample {
 
 Result<ProcSample> sample_process(pid_t pid);
 
+// What a long-running server holds right now, for leak checks: its resident set (VmRSS of
+// /proc/PID/status), open descriptors (entries of /proc/PID/fd; needs the server's user or
+// root) and threads (Threads of /proc/PID/status).
+struct ResourceSample {
+    uint64_t rss_kib = 0;
+    uint64_t fds = 0;
+    uint64_t threads = 0;
+};
+
+Result<ResourceSample> sample_resources(pid_t pid);
+
 }  // namespace rootfarm::bench

@@ -10,6 +10,12 @@ namespace rootfarm::bench {
 
 namespace {
 
+double rate(double n, double s) {
+    return s > 0 ? n / s : 0;
+}
+
+}  // namespace
+
 std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
@@ -40,12 +46,6 @@ std::string summary_json(const Summary& s) {
       << "}";
     return o.str();
 }
-
-double rate(double n, double s) {
-    return s > 0 ? n / s : 0;
-}
-
-}  // namespace
 
 void print_table(std::ostream& out, const StormReport& rep) {
     out << "storm: " << rep.clients << " Pis, wall " << fmt("%.3f", rep.wall_s)
@@ -188,6 +188,11 @@ Result<void> write_plot(const StormReport& rep, const std::filesystem::path& png
           << "plot '" << dat.string() << "' using 1:2 with steps lw 2\n";
         if (!d || !g) return std::errc::io_error;
     }
+    return run_gnuplot(gp, png, message);
+}
+
+Result<void> run_gnuplot(const std::filesystem::path& gp, const std::filesystem::path& png,
+                         std::string& message) {
     // No plotting library among our dependencies: use Debian's gnuplot when present.
     if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
         message = "gnuplot not installed: wrote " + gp.string() + " (run `gnuplot " + gp.string() +

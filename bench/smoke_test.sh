@@ -10,16 +10,10 @@ bench=$1
 rootfarm=$2
 trace=$3
 tree=${4:-}
-work=$(mktemp -d /tmp/rootfarm-bench-smoke.XXXXXX)
-server=
-cleanup() {
-    [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/test_server.sh
+source "$(dirname "$0")/test_server.sh"
+rootfarm_workdir rootfarm-bench-smoke
 
-# Ports in 20000-59999 from our pid; a clash fails the start below, never another test.
-base=$((20000 + ($$ % 8000) * 5))
 mkdir -p "$work/state/images"
 if [[ -z $tree ]]; then
     "$bench" make-image "$work/state/images/default"
@@ -31,44 +25,12 @@ else
     rm -f "$work/image/root/.e2e-ready" "$work/image/root/.debootstrap-done"
     rm -rf "$work/image/root/boot/firmware" && mkdir -p "$work/image/root/boot/firmware"
 fi
-{
-    cat <<CFG
-state_dir = "$work/state"
-server_ip = "127.0.0.1"
-[log]
-level = "warn"
-[nfs]
-listen = "127.0.0.1"
-port = $base
-mount_port = $((base + 1))
-portmap = "off"
-[tftp]
-listen = "127.0.0.1"
-port = $((base + 2))
-[dhcp]
-enabled = true
-listen = "127.0.0.1"
-port = $((base + 3))
-client_port = $((base + 4))
-range_start = "127.1.0.100"
-range_end = "127.1.0.200"
-netmask = "255.0.0.0"
-CFG
-    for i in 0 1 2; do
-        printf '[[client]]\nmac = "dc:a6:32:b0:00:%02x"\nip = "127.1.0.%d"\nserial = "%08x"\n' \
-            $i $((i + 1)) $((0x5b000000 | i))
-    done
-} >"$work/rootfarm.toml"
+rootfarm_config "$work" 3
 if [[ -n $tree ]]; then
     "$rootfarm" --config "$work/rootfarm.toml" image import "$work/image" default >"$work/import.log" \
         2>&1 || { echo "FAIL: rootfarm image import: $(tail -n1 "$work/import.log")"; exit 1; }
 fi
-"$rootfarm" --config "$work/rootfarm.toml" serve 2>"$work/serve.log" &
-server=$!
-for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$base) 2>/dev/null && break
-    sleep 0.1
-done
+rootfarm_start "$rootfarm" "$work"
 
 fail() {
     echo "FAIL: $*"
