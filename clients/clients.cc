@@ -52,7 +52,7 @@ struct Clients::Life {
     std::string last_timeout_file;
     // What tick() logged last, so each change is one line.
     BootPhase logged_phase = BootPhase::kUnknown;
-    std::string logged_hint;
+    std::string logged_hint_kinds;
 
     Clock::time_point last_call() const {
         return Clock::time_point(Clock::duration(last_nfs.load(std::memory_order_relaxed)));
@@ -352,20 +352,26 @@ void Clients::note(const MacAddr& mac, Trouble trouble, std::string detail) {
 }
 
 std::string Clients::hint_of(const ClientInfo& info, const Life& life, Clock::time_point now,
-                             uint64_t overlay_bytes) const {
+                             uint64_t overlay_bytes, std::string* kinds) const {
     std::vector<std::string> hints;
+    std::string which;
     const auto secs = [&](Clock::time_point since) {
         return std::to_string(
                    std::chrono::duration_cast<std::chrono::seconds>(now - since).count()) +
                " s";
     };
-    if (!life.mount_refused.empty()) hints.push_back("MNT refused: " + life.mount_refused);
+    if (!life.mount_refused.empty()) {
+        which += 'm';
+        hints.push_back("MNT refused: " + life.mount_refused);
+    }
     if (!life.unknown_serial_path.empty()) {
+        which += 's';
         hints.push_back("asked TFTP for " + life.unknown_serial_path +
                         ", but no Pi has that serial prefix: set its [[client]] serial (now " +
                         (info.serial.empty() ? std::string("unset") : info.serial) + ")");
     }
     if (life.phase == BootPhase::kKernelFetched && now - life.phase_at >= kNoMountAfter) {
+        which += 'k';
         hints.push_back(
             "kernel sent " + secs(life.phase_at) +
             " ago but no MNT: its kernel did not mount its root; cmdline served: " +
@@ -373,12 +379,14 @@ std::string Clients::hint_of(const ClientInfo& info, const Life& life, Clock::ti
     }
     if ((life.phase == BootPhase::kDhcpOffered || life.phase == BootPhase::kDhcpAcked) &&
         now - life.phase_at >= kNoTftpAfter) {
+        which += 'o';
         hints.push_back("offered an address " + secs(life.phase_at) +
                         " ago but asked for no boot file: another DHCP or proxy server may "
                         "answer it (its option 43 must say \"Raspberry Pi Boot\"), or spanning "
                         "tree holds its switch port (enable portfast)");
     }
     if (life.tftp_timeouts >= kTftpTimeoutsHint) {
+        which += 't';
         hints.push_back(std::to_string(life.tftp_timeouts) +
                         " TFTP transfers timed out this boot (last: " + life.last_timeout_file +
                         "): packets are lost on the way, or the Pi stopped mid-transfer");
@@ -386,16 +394,19 @@ std::string Clients::hint_of(const ClientInfo& info, const Life& life, Clock::ti
     size_t loops = std::count_if(life.recent_boots.begin(), life.recent_boots.end(),
                                  [&](Clock::time_point t) { return now - t <= kBootLoopWindow; });
     if (loops >= kBootLoopBoots) {
+        which += 'l';
         hints.push_back(std::to_string(loops) + " boots in " +
                         std::to_string(kBootLoopWindow.count() / 60) +
                         " min: a boot loop (a kernel panic, a watchdog, or power)");
     }
     if (quota_ > 0 && overlay_bytes >= quota_) {
+        which += 'q';
         hints.push_back("overlay at its quota (" + std::to_string(overlay_bytes) + " of " +
                         std::to_string(quota_) +
                         " bytes): its writes fail with \"no space\"; reset it or raise "
                         "[store] client_quota");
     }
+    if (kinds) *kinds = std::move(which);
     std::string out;
     for (const auto& h : hints) out += (out.empty() ? "" : "; ") + h;
     return out;
@@ -418,10 +429,11 @@ void Clients::tick() {
             life->logged_phase = phase;
         }
         if (!info) continue;
-        std::string hint = hint_of(*info, *life, now, 0);
-        if (hint != life->logged_hint) {
+        std::string kinds;
+        std::string hint = hint_of(*info, *life, now, 0, &kinds);
+        if (kinds != life->logged_hint_kinds) {
             if (!hint.empty()) clients_log().warn("{}: {}", mac.to_string(), hint);
-            life->logged_hint = std::move(hint);
+            life->logged_hint_kinds = std::move(kinds);
         }
     }
 }

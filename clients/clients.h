@@ -171,8 +171,10 @@ class Clients {
     BootPhase phase_of(const Life& life, Clock::time_point now) const;
     void set_phase(const MacAddr& mac, Life& life, BootPhase phase);
     Result<size_t> write_identity(const ClientInfo& client, store::ClientView& view);
+    // The hints, joined; `kinds`, when given, gets one letter per hint (which hints, whatever
+    // their counts and ages say), so the log gets a line when a hint comes, not every tick.
     std::string hint_of(const ClientInfo& info, const Life& life, Clock::time_point now,
-                        uint64_t overlay_bytes) const;
+                        uint64_t overlay_bytes, std::string* kinds = nullptr) const;
     void lease_writer();
 
     ClientRegistry registry_;

@@ -4,7 +4,11 @@
 #include "clients/clients.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include <sstream>
+
+#include "core/log.h"
 #include "store/test_util.h"
 
 namespace rootfarm {
@@ -230,6 +234,26 @@ TEST_F(ClientsTest, OfferedButNoTftpIsAHint) {
     now_ += 25s;
     EXPECT_NE(clients_->status(kPi).hint.find("asked for no boot file"), std::string::npos)
         << clients_->status(kPi).hint;
+}
+
+TEST_F(ClientsTest, AHintIsLoggedOnceWhenItComesNotAtEveryTick) {
+    std::ostringstream lines;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+    clients_log().sinks().push_back(sink);
+    clients_->record(kPi, BootEvent::kTftpFirstFile);
+    clients_->record(kPi, BootEvent::kTftpKernel);
+    // Its text says how long ago the kernel went out, and the boot-loop hint counts boots:
+    // neither change is a new line.
+    for (int s = 0; s < 120; ++s) {
+        now_ += 1s;
+        clients_->tick();
+    }
+    clients_log().sinks().pop_back();
+    const std::string text = lines.str();
+    size_t count = 0;
+    for (size_t at = text.find("no MNT"); at != std::string::npos; at = text.find("no MNT", at + 1))
+        ++count;
+    EXPECT_EQ(count, 1u) << text;
 }
 
 TEST_F(ClientsTest, KernelButNoMountQuotesTheCmdline) {
