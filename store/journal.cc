@@ -81,6 +81,8 @@ Result<std::unique_ptr<Journal>> Journal::open(Env& env, const std::filesystem::
         r = env.ftruncate(fd, path, 0);
         if (r.ok()) r = env.pwrite(fd, path, kJournalMagic, 0);
         if (r.ok()) r = env.fdatasync(fd, path);
+        // A new journal's name must be durable before any record in it is promised.
+        if (r.ok() && !data.ok()) r = env.sync_dir(path.parent_path());
         end = kJournalMagic.size();
     } else if (end != data->size()) {
         r = env.ftruncate(fd, path, end);

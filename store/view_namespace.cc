@@ -355,6 +355,7 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
         if (!f.ok()) return f.error();
         Result<void> t = env_.ftruncate((*f)->fd(), data_path(id), *args.size);
         if (!t.ok()) return io_failed(t.failure());
+        if (*args.size < current.size) cut = *f;
     }
     Txn txn(*this);
     DeltaObject& d = txn.touch(*o);

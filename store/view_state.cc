@@ -141,6 +141,35 @@ Result<void> ClientViewImpl::load() {
     }
     ::closedir(d);
 
+    // A client-made file's data file is created, and recorded as its data, without a sync of
+    // objects/ (create_data_file): nothing is promised until a stable WRITE or COMMIT, which
+    // sync it. Yet another call's journal sync can make that record durable first, and after a
+    // crash the file has no data file. Its unpromised writes are lost, as UNSTABLE writes may
+    // be: the file reads as zeros up to its size, instead of failing every READ.
+    bool recreated = false;
+    for (const auto& [id, object] : state_.objects) {
+        if (!object.has(DeltaObject::kData) || object.has(DeltaObject::kDead)) continue;
+        std::filesystem::path path = data_path(id);
+        struct stat st;
+        if (::stat(path.c_str(), &st) == 0 || errno != ENOENT) continue;
+        store_log().warn(
+            "client {}: {} is missing (its writes were never synced); it reads "
+            "as zeros",
+            mac_.to_string(), path.string());
+        Result<int> fd = env_.open(path, O_RDWR | O_CREAT, 0600);
+        if (!fd.ok()) {
+            store_log().error("client {}: {}", mac_.to_string(), fd.message());
+            return fd.failure();
+        }
+        ::close(*fd);
+        recreated = true;
+    }
+    if (recreated) {
+        if (Result<void> r = env_.sync_dir(objects_dir()); !r.ok()) {
+            store_log().error("client {}: {}", mac_.to_string(), r.message());
+            return r;
+        }
+    }
     store_log().debug("client {}: delta loaded: {} objects, {} entries", mac_.to_string(),
                       state_.objects.size(), state_.entries);
     return {};
