@@ -640,5 +640,83 @@ TEST_F(PowerLoss, AcknowledgedStateSurvivesEveryCut) {
                 acked_total, cuts_in_flight);
 }
 
+// The workload of the error test: short, so that every file operation of it gets its turn.
+constexpr int kErrorOps = 25;
+constexpr uint64_t kErrorSeed = 7;
+
+TEST_F(PowerLoss, EveryInjectedErrorFailsItsOperationAndLosesNothing) {
+    // How many file operations the workload makes, without faults.
+    uint64_t total = 0;
+    {
+        ASSERT_NO_FATAL_FAILURE(open_store());
+        std::shared_ptr<ClientView> v = view(1);
+        ASSERT_TRUE(v);
+        uint64_t before = env_.operations();
+        Round round = run_round(Client{*v, env_, objects(1)}, "/dry", kErrorSeed, kErrorOps);
+        ASSERT_EQ(round.ops_acked, kErrorOps);
+        total = env_.operations() - before;
+        store_.reset();
+    }
+    LogCapture log;
+    int failed = 0, tolerated = 0, stopped = 0;
+    for (int err : {EIO, ENOSPC}) {
+        for (uint64_t k = 1; k <= total; ++k) {
+            SCOPED_TRACE(std::string(err == EIO ? "EIO" : "ENOSPC") + " at file operation " +
+                         std::to_string(k) + " of " + std::to_string(total));
+            std::string dir = "/e" + std::to_string(err) + "-" + std::to_string(k);
+            ASSERT_NO_FATAL_FAILURE(open_store());
+            std::shared_ptr<ClientView> v = view(1);
+            ASSERT_TRUE(v);
+            Client c{*v, env_, objects(1)};
+            log.clear();
+            env_.fail_operation(k, err);
+            uint64_t injected = env_.injected();
+            Round round = run_round(c, dir, kErrorSeed, kErrorOps);
+            ASSERT_EQ(env_.injected(), injected + 1) << "the fault never fired";
+            std::string message = env_.last_injected();
+            if (c.own_write_failed) {
+                ++failed;  // the test's WRITE, standing in for nfsd's io_uring write
+            } else if (round.in_flight || !round.dir_acked) {
+                ++failed;
+                // Logged once with the operation and the file, wherever the store turned it
+                // into an NFS error.
+                EXPECT_NE(log.text().find(message), std::string::npos)
+                    << "the log does not say \"" << message << "\":\n"
+                    << log.text();
+            } else {
+                // Every operation succeeded: only the removal of a data file nothing refers
+                // to any more may fail unnoticed by the client (it is logged, and the next
+                // start removes the orphan).
+                ++tolerated;
+                EXPECT_TRUE(message.starts_with("unlink ") &&
+                            message.find("/objects/") != std::string::npos)
+                    << "silent success despite: " << message;
+                EXPECT_NE(log.text().find(message), std::string::npos) << log.text();
+            }
+            if (message.starts_with("fdatasync ") &&
+                message.ends_with("/journal: " + errno_error(err).message())) {
+                // The journal stopped: nothing is promised any more, not even a new mkdir.
+                ++stopped;
+                EXPECT_FALSE(v->mkdir(v->root(), dir.substr(1) + "-later", {}, {}).ok());
+            }
+            v.reset();
+            ASSERT_NO_FATAL_FAILURE(power_cycle());
+            v = view(1);
+            ASSERT_TRUE(v) << "the journal did not replay";
+            Tree actual;
+            std::map<std::string, ObjectId> ids;
+            ASSERT_NO_FATAL_FAILURE(check_round(*v, dir, round, actual, ids));
+            EXPECT_FALSE(exists(*v, dir + "-later"));
+            store_.reset();
+        }
+    }
+    EXPECT_GT(failed, 0);
+    EXPECT_GT(stopped, 0);
+    std::printf(
+        "errors: %llu file operations x EIO/ENOSPC: %d failed their call, %d tolerated, "
+        "%d stopped the journal\n",
+        static_cast<unsigned long long>(total), failed, tolerated, stopped);
+}
+
 }  // namespace
 }  // namespace rootfarm::store
