@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/control.h"
-#include "store/fs_util.h"
+#include "store/env.h"
 
 namespace rootfarm::cli {
 
@@ -90,9 +90,9 @@ int commit(const std::filesystem::path& config_path, const std::string& text,
     }
     struct stat st;
     const bool have_mode = ::stat(config_path.c_str(), &st) == 0;
-    if (auto r = store::write_file_atomic(config_path, text); !r.ok()) {
+    if (auto r = store::Env::Default()->write_file_atomic(config_path, text); !r.ok()) {
         std::fprintf(stderr, "rootfarm: cannot write %s: %s\n", config_path.c_str(),
-                     r.error().message().c_str());
+                     r.message().c_str());
         return 1;
     }
     if (have_mode) ::chmod(config_path.c_str(), st.st_mode & 07777);

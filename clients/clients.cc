@@ -578,7 +578,7 @@ void Clients::flush_leases() {
         version = leases_table_.version();
     }
     if (auto r = save_leases(leases_path_, text); !r) {
-        clients_log().error("{}: {}", leases_path_.string(), r.error().message());
+        clients_log().error("saving leases: {}", r.message());
         return;
     }
     std::lock_guard lock(leases_mu_);

@@ -1,6 +1,6 @@
 #include "clients/leases.h"
 
-#include "store/fs_util.h"
+#include "store/env.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -166,30 +166,16 @@ LeaseTable LeaseTable::parse(std::string_view text, size_t* skipped) {
 }
 
 Result<LeaseTable> load_leases(const std::filesystem::path& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return LeaseTable{};
-        return errno_error(errno);
+    Result<std::string> text = store::Env::Default()->read_file(path);
+    if (!text.ok()) {
+        if (text.error() == std::errc::no_such_file_or_directory) return LeaseTable{};
+        return text.failure();
     }
-    std::string text;
-    char buf[65536];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n == 0) break;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int err = errno;
-            ::close(fd);
-            return errno_error(err);
-        }
-        text.append(buf, size_t(n));
-    }
-    ::close(fd);
-    return LeaseTable::parse(text);
+    return LeaseTable::parse(*text);
 }
 
 Result<void> save_leases(const std::filesystem::path& path, std::string_view text) {
-    return store::write_file_atomic(path, text);
+    return store::Env::Default()->write_file_atomic(path, text);
 }
 
 }  // namespace rootfarm

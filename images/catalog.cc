@@ -10,7 +10,7 @@
 
 #include "images/errors.h"
 #include "images/import.h"
-#include "store/fs_util.h"
+#include "store/env.h"
 #include "store/store.h"
 
 namespace rootfarm::images {
@@ -59,48 +59,37 @@ void remove_stale_temps(const std::filesystem::path& dir) {
 
 Result<void> publish(const std::filesystem::path& tree, const std::filesystem::path& final,
                      bool replace) {
-    int fd = ::open(tree.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return system_error(errno, "open " + tree.string());
+    store::Env& env = *store::Env::Default();
     // One syncfs instead of an fsync per file: the tree is complete on disk before its name
     // appears, so a crash after the rename cannot expose missing data.
-    int rc = ::syncfs(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) return system_error(err, "syncfs " + tree.string());
+    if (Result<void> r = env.sync_filesystem(tree); !r) return system_error(r.failure());
     bool exchanged = false;
-    if (::renameat2(AT_FDCWD, tree.c_str(), AT_FDCWD, final.c_str(), RENAME_NOREPLACE) != 0) {
-        if (errno != EEXIST) return system_error(errno, "rename to " + final.string());
+    if (Result<void> r = env.rename(tree, final, RENAME_NOREPLACE); !r) {
+        if (r.error() != std::errc::file_exists) return system_error(r.failure());
         if (!replace) {
             return image_error(ImageErrc::kExists, "{} exists (use --replace)", final.string());
         }
-        if (::renameat2(AT_FDCWD, tree.c_str(), AT_FDCWD, final.c_str(), RENAME_EXCHANGE) != 0) {
-            return system_error(errno, "exchange with " + final.string());
+        if (Result<void> x = env.rename(tree, final, RENAME_EXCHANGE); !x) {
+            return system_error(x.failure());
         }
         exchanged = true;
     }
-    if (auto r = store::fsync_dir(final.parent_path()); !r) {
-        return system_error(r.error().value(), "fsync " + final.parent_path().string());
-    }
+    if (Result<void> r = env.sync_dir(final.parent_path()); !r) return system_error(r.failure());
     if (exchanged) {
         // `tree` now holds the previous version; its temporary name keeps it out of sight.
-        std::error_code ec;
-        std::filesystem::remove_all(tree, ec);
-        if (ec) core_log().warn("removing the replaced {}: {}", tree.string(), ec.message());
+        if (Result<void> r = env.remove_all(tree); !r) {
+            core_log().warn("removing the replaced image: {}", r.message());
+        }
     }
     return {};
 }
 
 Result<void> remove_tree(const std::filesystem::path& path) {
+    store::Env& env = *store::Env::Default();
     std::filesystem::path doomed = temp_path(path.parent_path(), path.filename().string());
-    if (::rename(path.c_str(), doomed.c_str()) != 0) {
-        return system_error(errno, "rename " + path.string());
-    }
-    if (auto r = store::fsync_dir(path.parent_path()); !r) {
-        return system_error(r.error().value(), "fsync " + path.parent_path().string());
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(doomed, ec);
-    if (ec) return system_error(ec.value(), "remove " + doomed.string());
+    if (Result<void> r = env.rename(path, doomed); !r) return system_error(r.failure());
+    if (Result<void> r = env.sync_dir(path.parent_path()); !r) return system_error(r.failure());
+    if (Result<void> r = env.remove_all(doomed); !r) return system_error(r.failure());
     return {};
 }
 

@@ -45,6 +45,11 @@ const std::error_category& image_category() {
     return category;
 }
 
+std::error_code system_error(const Error& e) {
+    core_log().error("{}", e.message());
+    return e.code();
+}
+
 std::error_code system_error(int err, std::string_view what) {
     std::error_code ec = errno_error(err);
     core_log().error("{}: {}", what, ec.message());

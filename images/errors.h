@@ -43,6 +43,8 @@ std::error_code image_error(ImageErrc e, spdlog::format_string_t<Args...> fmt, A
 
 // The same for a failed system call: logs "<what>: <strerror>" and returns the errno code.
 std::error_code system_error(int err, std::string_view what);
+// The same for a failed file operation whose error names it (store/env.h): logs its message.
+std::error_code system_error(const Error& e);
 
 }  // namespace rootfarm::images
 

@@ -12,7 +12,7 @@
 #include "images/import.h"
 #include "images/le.h"
 #include "images/text_file.h"
-#include "store/fs_util.h"
+#include "store/env.h"
 #include "store/image_metadata.h"
 
 namespace rootfarm::images {
@@ -91,21 +91,21 @@ Result<std::string> read_image_file(const std::filesystem::path& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return errno_error(errno);
     ::close(fd);
-    return store::read_whole_file(path);
+    return store::Env::Default()->read_file(path);
 }
 
 // A layer file, with the directories above it.
 Result<void> write_file(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-    std::error_code ec;
-    std::filesystem::create_directories(path.parent_path(), ec);
-    if (ec) return system_error(ec.value(), "mkdir " + path.parent_path().string());
+    if (Result<void> r = store::Env::Default()->create_directories(path.parent_path()); !r) {
+        return system_error(r.failure());
+    }
     return write_new_file(path, data, mode);
 }
 
 std::vector<std::pair<std::string, std::string>> load_capabilities(
     const std::filesystem::path& path) {
     std::vector<std::pair<std::string, std::string>> out;
-    Result<std::string> text = store::read_whole_file(path);
+    Result<std::string> text = store::Env::Default()->read_file(path);
     if (!text) return out;
     for (std::string_view line : split_lines(*text)) {
         size_t tab = line.rfind('\t');
@@ -170,8 +170,8 @@ Result<std::vector<std::string>> build_fixup_layer(const Config& config,
                                                    const std::filesystem::path& layer_dir) {
     std::vector<std::string> fixups;
     std::string metadata = "# rootfarm fix-up layer: owner and mode of the files below\n";
-    if (::mkdir(layer_dir.c_str(), 0755) != 0) {
-        return system_error(errno, "mkdir " + layer_dir.string());
+    if (Result<void> r = store::Env::Default()->mkdir(layer_dir, 0755); !r) {
+        return system_error(r.failure());
     }
     auto image_meta = store::load_image_metadata(image_dir / "metadata");
     auto meta_or = [&](const std::string& key, store::MetadataEntry fallback) {
@@ -246,13 +246,14 @@ Result<std::vector<std::string>> write_fixup_layer(const Config& config, std::st
     if (!std::filesystem::is_directory(image, ec)) {
         return image_error(ImageErrc::kNotFound, "no image {}", name);
     }
-    std::filesystem::create_directories(layers_dir(config), ec);
-    if (ec) return system_error(ec.value(), "mkdir " + layers_dir(config).string());
+    if (Result<void> made = store::Env::Default()->create_directories(layers_dir(config)); !made) {
+        return system_error(made.failure());
+    }
     std::filesystem::path tmp = temp_path(layers_dir(config), std::string(name) + "-fixups");
     auto fixups = build_fixup_layer(config, image, tmp);
     Result<void> r = fixups ? publish(tmp, fixup_layer_dir(config, name), true) : fixups.error();
     if (!r) {
-        std::filesystem::remove_all(tmp, ec);
+        (void)store::Env::Default()->remove_all(tmp);
         return r.error();
     }
     return fixups;

@@ -17,7 +17,7 @@
 #include "images/text_file.h"
 #include "images/tree_writer.h"
 #include "images/xz.h"
-#include "store/fs_util.h"
+#include "store/env.h"
 
 namespace rootfarm::images {
 
@@ -139,7 +139,9 @@ Result<ImportReport> import_into(const Config& config, const std::filesystem::pa
         return image_error(ImageErrc::kBadSource, "{} is neither a disk image file nor a directory",
                            source.string());
     }
-    if (::mkdir(tmp.c_str(), 0700) != 0) return system_error(errno, "mkdir " + tmp.string());
+    if (Result<void> m = store::Env::Default()->mkdir(tmp, 0700); !m) {
+        return system_error(m.failure());
+    }
     ImportReport report;
     Progress progress(options.progress);
     std::string metadata =
@@ -162,7 +164,7 @@ Result<ImportReport> import_into(const Config& config, const std::filesystem::pa
             disk = unpacked;
         }
         if (r) r = import_disk_image(disk, tmp, report, progress, metadata, caps);
-        if (xz) ::unlink(unpacked.c_str());
+        if (xz) (void)store::Env::Default()->unlink(unpacked);
     }
     progress.finish();
     if (!r) return r.error();
@@ -206,10 +208,11 @@ Result<ImportReport> import_image(const Config& config, const std::filesystem::p
                            name);
     }
     std::filesystem::path images = images_dir(config), layers = layers_dir(config);
+    store::Env& env = *store::Env::Default();
+    Result<void> made = env.create_directories(images);
+    if (made) made = env.create_directories(layers);
+    if (!made) return system_error(made.failure());
     std::error_code ec;
-    std::filesystem::create_directories(images, ec);
-    if (!ec) std::filesystem::create_directories(layers, ec);
-    if (ec) return system_error(ec.value(), "mkdir under " + config.state_dir.string());
     remove_stale_temps(images);
     remove_stale_temps(layers);
     std::filesystem::path final = images / std::string(name);
@@ -223,8 +226,8 @@ Result<ImportReport> import_image(const Config& config, const std::filesystem::p
     std::filesystem::path tmp = temp_path(images, name);
     std::filesystem::path layer_tmp = temp_path(layers, std::string(name) + "-fixups");
     Result<ImportReport> report = import_into(config, source, name, options, tmp, layer_tmp);
-    std::filesystem::remove_all(tmp, ec);
-    std::filesystem::remove_all(layer_tmp, ec);
+    (void)env.remove_all(tmp);
+    (void)env.remove_all(layer_tmp);
     if (report) {
         core_log().info(
             "image {}: {} files, {} directories, {} symlinks, {} devices, {} hard links, {} bytes",

@@ -547,7 +547,9 @@ TEST_F(ImportTest, RemoveIsRefusedWhileAClientUsesTheImage) {
 
     std::filesystem::path delta = config_.state_dir / "clients/dc-a6-32-00-00-01";
     std::filesystem::create_directories(delta);
-    ASSERT_TRUE(store::save_delta_meta(delta / "delta.meta", {"raspios", 0x1234, 1u << 20}).ok());
+    ASSERT_TRUE(store::save_delta_meta(*store::Env::Default(), delta / "delta.meta",
+                                       {"raspios", 0x1234, 1u << 20})
+                    .ok());
     EXPECT_EQ(remove_image(config_, "raspios").error(), make_error_code(ImageErrc::kInUse));
     std::filesystem::remove_all(delta);
 

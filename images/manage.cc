@@ -10,7 +10,7 @@
 #include "images/catalog.h"
 #include "images/import.h"
 #include "images/text_file.h"
-#include "store/fs_util.h"
+#include "store/env.h"
 
 namespace rootfarm::images {
 
@@ -26,7 +26,7 @@ std::string iso_time(time_t t) {
 
 // import.info: "key value" lines. False if the file is missing or lacks a count.
 bool read_info(const std::filesystem::path& path, ImageInfo& info) {
-    Result<std::string> text = store::read_whole_file(path);
+    Result<std::string> text = store::Env::Default()->read_file(path);
     if (!text) return false;
     bool have_files = false, have_bytes = false;
     for (std::string_view line : split_lines(*text)) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "images/errors.h"
+#include "store/env.h"
 
 namespace rootfarm::images {
 
@@ -20,19 +21,15 @@ std::vector<std::string_view> split_lines(std::string_view text) {
 }
 
 Result<void> write_new_file(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) return system_error(errno, "create " + path.string());
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            int err = n < 0 ? errno : EIO;
-            ::close(fd);
-            return system_error(err, "write " + path.string());
-        }
-        data.remove_prefix(static_cast<size_t>(n));
+    store::Env& env = *store::Env::Default();
+    Result<int> fd = env.open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    if (!fd) return system_error(fd.failure());
+    Result<void> w = env.pwrite(*fd, path, data, 0);
+    if (!w) {
+        ::close(*fd);
+        return system_error(w.failure());
     }
-    if (::close(fd) != 0) return system_error(errno, "close " + path.string());
+    if (::close(*fd) != 0) return system_error(errno, "close " + path.string());
     return {};
 }
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "images/errors.h"
+#include "store/env.h"
 #include "store/image_metadata.h"
 
 namespace rootfarm::images {
@@ -26,17 +27,12 @@ std::error_code fail(const std::filesystem::path& path, std::string_view what) {
 }  // namespace
 
 Result<void> FileOut::write_at(uint64_t offset, std::span<const uint8_t> data) {
-    while (!data.empty()) {
-        ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return system_error(errno, "writing an image file");
-        }
-        data = data.subspan(static_cast<size_t>(n));
-        offset += static_cast<uint64_t>(n);
-        report_.bytes += static_cast<uint64_t>(n);
-        progress_.add_bytes(static_cast<uint64_t>(n));
+    std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
+    if (Result<void> r = store::Env::Default()->pwrite(fd_, path_, bytes, offset); !r) {
+        return system_error(r.failure());
     }
+    report_.bytes += data.size();
+    progress_.add_bytes(data.size());
     return {};
 }
 
@@ -61,7 +57,9 @@ void TreeWriter::record(const std::string& rel, const EntryMeta& meta) {
 Result<void> TreeWriter::add_dir(const std::string& rel, const EntryMeta& meta) {
     std::filesystem::path path = path_of(rel);
     // Owner-only while importing: the final mode is set by finish(), after the children.
-    if (::mkdir(path.c_str(), 0700) != 0) return fail(path, "mkdir");
+    if (Result<void> r = store::Env::Default()->mkdir(path, 0700); !r) {
+        return system_error(r.failure());
+    }
     record(rel, meta);
     dirs_.emplace_back(rel, meta);
     ++report_.dirs;
@@ -71,11 +69,15 @@ Result<void> TreeWriter::add_dir(const std::string& rel, const EntryMeta& meta) 
 Result<void> TreeWriter::add_file(const std::string& rel, const EntryMeta& meta, uint64_t size,
                                   const Filler& fill) {
     std::filesystem::path path = path_of(rel);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return fail(path, "create");
-    FileOut out(fd, report_, progress_);
+    store::Env& env = *store::Env::Default();
+    Result<int> opened = env.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (!opened) return system_error(opened.failure());
+    int fd = *opened;
+    FileOut out(fd, path, report_, progress_);
     Result<void> r = fill(out);
-    if (r && ::ftruncate(fd, static_cast<off_t>(size)) != 0) r = fail(path, "truncate");
+    if (r) {
+        if (Result<void> t = env.ftruncate(fd, path, size); !t) r = system_error(t.failure());
+    }
     if (r && ::fchmod(fd, (meta.mode & 0777) | kFileDiskBits) != 0) r = fail(path, "chmod");
     timespec times[2] = {meta.atime, meta.mtime};
     if (r && ::futimens(fd, times) != 0) r = fail(path, "set times of");
@@ -114,8 +116,10 @@ Result<void> TreeWriter::add_hardlink(const std::string& rel, const std::string&
 Result<void> TreeWriter::add_special(const std::string& rel, const EntryMeta& meta) {
     // image_metadata.h: an empty regular placeholder becomes the device, fifo or socket.
     std::filesystem::path path = path_of(rel);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return fail(path, "create");
+    Result<int> opened =
+        store::Env::Default()->open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (!opened) return system_error(opened.failure());
+    int fd = *opened;
     timespec times[2] = {meta.atime, meta.mtime};
     Result<void> r;
     if (::futimens(fd, times) != 0) r = fail(path, "set times of");

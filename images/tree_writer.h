@@ -29,13 +29,14 @@ struct EntryMeta {
 // Receives a regular file's data; offsets not written stay holes.
 class FileOut {
   public:
-    FileOut(int fd, ImportReport& report, Progress& progress)
-        : fd_(fd), report_(report), progress_(progress) {}
+    FileOut(int fd, std::filesystem::path path, ImportReport& report, Progress& progress)
+        : fd_(fd), path_(std::move(path)), report_(report), progress_(progress) {}
     Result<void> write_at(uint64_t offset, std::span<const uint8_t> data);
     int fd() const { return fd_; }
 
   private:
     int fd_;
+    std::filesystem::path path_;
     ImportReport& report_;
     Progress& progress_;
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "images/errors.h"
+#include "store/env.h"
 
 namespace rootfarm::images {
 
@@ -52,20 +53,15 @@ class Decoder {
 };
 
 // Writes one block of output: holes for zeros (the file is extended by ftruncate at the end).
-Result<void> put(int fd, const uint8_t* p, size_t n, uint64_t offset) {
+Result<void> put(int fd, const std::filesystem::path& path, const uint8_t* p, size_t n,
+                 uint64_t offset) {
     if (all_zero(p, n)) return {};
-    while (n > 0) {
-        ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return std::error_code(errno, std::generic_category());
-        p += w;
-        n -= static_cast<size_t>(w);
-        offset += static_cast<uint64_t>(w);
-    }
-    return {};
+    return store::Env::Default()->pwrite(
+        fd, path, std::string_view(reinterpret_cast<const char*>(p), n), offset);
 }
 
-Result<void> decompress(int in, int out, const std::filesystem::path& src, Progress& progress) {
+Result<void> decompress(int in, int out, const std::filesystem::path& src,
+                        const std::filesystem::path& dst, Progress& progress) {
     Decoder dec;
     // Concatenated streams are valid .xz (xz file format §2); no memory limit: the image's
     // own dictionary size (Raspberry Pi OS: 64 MiB) is what it takes.
@@ -89,8 +85,8 @@ Result<void> decompress(int in, int out, const std::filesystem::path& src, Progr
         r = lzma_code(s, action);
         if (s->avail_out == 0 || r == LZMA_STREAM_END) {
             size_t n = outbuf.size() - s->avail_out;
-            if (Result<void> p = put(out, outbuf.data(), n, written); !p) {
-                return images::system_error(p.error().value(), "write decompressed image");
+            if (Result<void> p = put(out, dst, outbuf.data(), n, written); !p) {
+                return images::system_error(p.failure());
             }
             written += n;
             progress.add_bytes(n);
@@ -103,8 +99,8 @@ Result<void> decompress(int in, int out, const std::filesystem::path& src, Progr
                                src.string(), lzma_message(r), s->total_in);
         }
     }
-    if (::ftruncate(out, static_cast<off_t>(written)) != 0) {
-        return images::system_error(errno, "extend decompressed image");
+    if (Result<void> t = store::Env::Default()->ftruncate(out, dst, written); !t) {
+        return images::system_error(t.failure());
     }
     return {};
 }
@@ -121,17 +117,18 @@ Result<void> decompress_xz(const std::filesystem::path& src, const std::filesyst
                            Progress& progress) {
     int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) return images::system_error(errno, "open " + src.string());
-    int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        int e = errno;
+    store::Env& env = *store::Env::Default();
+    Result<int> opened = env.open(dst, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (!opened) {
         ::close(in);
-        return images::system_error(e, "create " + dst.string());
+        return images::system_error(opened.failure());
     }
+    int out = *opened;
     core_log().info("decompressing {} into {}", src.string(), dst.string());
-    Result<void> r = decompress(in, out, src, progress);
+    Result<void> r = decompress(in, out, src, dst, progress);
     ::close(in);
     ::close(out);
-    if (!r) ::unlink(dst.c_str());
+    if (!r) (void)env.unlink(dst);
     return r;
 }
 

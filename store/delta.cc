@@ -161,9 +161,9 @@ bool decode_ops(std::string_view payload, std::vector<Op>& out) {
     return true;
 }
 
-Result<DeltaMeta> load_delta_meta(const std::filesystem::path& path) {
-    Result<std::string> text = read_whole_file(path);
-    if (!text.ok()) return text.error();
+Result<DeltaMeta> load_delta_meta(Env& env, const std::filesystem::path& path) {
+    Result<std::string> text = env.read_file(path);
+    if (!text.ok()) return text.failure();
     DeltaMeta meta;
     bool have_image = false, have_salt = false;
     std::string_view rest = *text;
@@ -184,17 +184,17 @@ Result<DeltaMeta> load_delta_meta(const std::filesystem::path& path) {
             (void)std::from_chars(value.data(), end, meta.first_id);
         }
     }
-    if (!have_image || !have_salt) return errno_error(EIO);
+    if (!have_image || !have_salt) return Error(errno_error(EIO), "parse " + path.string());
     return meta;
 }
 
-Result<void> save_delta_meta(const std::filesystem::path& path, const DeltaMeta& meta) {
+Result<void> save_delta_meta(Env& env, const std::filesystem::path& path, const DeltaMeta& meta) {
     char salt[32];
     auto [end, ec] = std::to_chars(salt, salt + sizeof salt, meta.salt, 16);
     std::string text = "rootfarm-delta 1\nimage " + meta.image + "\nsalt " +
                        std::string(salt, end) + "\nfirst_id " + std::to_string(meta.first_id) +
                        "\n";
-    return write_file_atomic(path, text);
+    return env.write_file_atomic(path, text);
 }
 
 }  // namespace rootfarm::store

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "store/env.h"
 #include "store/id_map.h"
 #include "store/store.h"
 
@@ -114,7 +115,7 @@ struct DeltaMeta {
     uint64_t salt = 0;  // part of every handle: a reset delta gets a new one (old ones: ESTALE)
     ObjectId first_id = kFirstClientId;  // a reset delta continues where the old one stopped
 };
-Result<DeltaMeta> load_delta_meta(const std::filesystem::path& path);
-Result<void> save_delta_meta(const std::filesystem::path& path, const DeltaMeta& meta);
+Result<DeltaMeta> load_delta_meta(Env& env, const std::filesystem::path& path);
+Result<void> save_delta_meta(Env& env, const std::filesystem::path& path, const DeltaMeta& meta);
 
 }  // namespace rootfarm::store

@@ -14,16 +14,16 @@ constexpr size_t kBody = 22;
 
 }  // namespace
 
-Result<HandleKey> HandleKey::load_or_create(const std::filesystem::path& path) {
-    Result<std::string> secret = read_whole_file(path);
+Result<HandleKey> HandleKey::load_or_create(Env& env, const std::filesystem::path& path) {
+    Result<std::string> secret = env.read_file(path);
     if (secret.ok() && secret->size() == kSecretSize) return HandleKey(std::move(*secret));
     if (secret.ok() || secret.error() != std::errc::no_such_file_or_directory) {
         // Never replace a damaged secret silently: every client's handles would go stale.
-        return secret.ok() ? errno_error(EIO) : secret.error();
+        return secret.ok() ? Error(errno_error(EIO), "size of " + path.string()) : secret.failure();
     }
     std::string fresh = random_bytes(kSecretSize);
-    Result<void> r = write_file_atomic(path, fresh);
-    if (!r.ok()) return r.error();
+    Result<void> r = env.write_file_atomic(path, fresh);
+    if (!r.ok()) return r.failure();
     return HandleKey(std::move(fresh));
 }
 

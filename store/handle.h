@@ -19,6 +19,7 @@
 
 #include "core/net.h"
 #include "core/result.h"
+#include "store/env.h"
 #include "store/store.h"
 
 namespace rootfarm::store {
@@ -36,7 +37,7 @@ class HandleKey {
 
     // Reads <state_dir>/secret, creating it (0600, random) on first start. The secret must
     // survive restarts: handles must (docs/pi-boot.md NFS 1).
-    static Result<HandleKey> load_or_create(const std::filesystem::path& path);
+    static Result<HandleKey> load_or_create(Env& env, const std::filesystem::path& path);
     explicit HandleKey(std::string secret) : secret_(std::move(secret)) {}
 
     Handle make(const MacAddr& mac, const HandleFields& fields) const;

@@ -9,11 +9,11 @@
 
 namespace rootfarm::store {
 
-Result<IdMap> IdMap::load(const std::filesystem::path& path) {
+Result<IdMap> IdMap::load(Env& env, const std::filesystem::path& path) {
     IdMap map;
-    Result<std::string> data = read_whole_file(path);
+    Result<std::string> data = env.read_file(path);
     if (!data.ok()) {
-        if (data.error() != std::errc::no_such_file_or_directory) return data.error();
+        if (data.error() != std::errc::no_such_file_or_directory) return data.failure();
         std::string r = random_bytes(4);
         std::memcpy(&map.generation_, r.data(), 4);
         map.dirty_ = true;
@@ -97,7 +97,7 @@ void IdMap::alias(const std::string& key, ObjectId id, FileType type) {
     dirty_ = true;
 }
 
-Result<void> IdMap::save(const std::filesystem::path& path) {
+Result<void> IdMap::save(Env& env, const std::filesystem::path& path) {
     // Sorted by id, so the file reads in the order the image was first walked.
     std::map<ObjectId, std::vector<std::pair<const std::string*, uint8_t>>> by_id;
     for (const auto& [key, e] : ids_) by_id[e.id].emplace_back(&key, e.type);
@@ -113,7 +113,7 @@ Result<void> IdMap::save(const std::filesystem::path& path) {
             out += '\n';
         }
     }
-    Result<void> r = write_file_atomic(path, out);
+    Result<void> r = env.write_file_atomic(path, out);
     if (r.ok()) dirty_ = false;
     return r;
 }

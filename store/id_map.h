@@ -27,6 +27,7 @@
 #include <unordered_map>
 
 #include "core/result.h"
+#include "store/env.h"
 #include "store/store.h"
 
 namespace rootfarm::store {
@@ -38,7 +39,7 @@ constexpr ObjectId kFirstClientId = ObjectId{1} << 31;
 class IdMap {
   public:
     // Reads `path`; a missing file gives an empty map with a new random generation.
-    static Result<IdMap> load(const std::filesystem::path& path);
+    static Result<IdMap> load(Env& env, const std::filesystem::path& path);
 
     // The id of `key`, assigning the next free one if it has none or had another type.
     ObjectId get(const std::string& key, FileType type);
@@ -49,7 +50,7 @@ class IdMap {
 
     uint32_t generation() const { return generation_; }
     bool dirty() const { return dirty_; }
-    Result<void> save(const std::filesystem::path& path);
+    Result<void> save(Env& env, const std::filesystem::path& path);
 
   private:
     struct Entry {

@@ -407,10 +407,10 @@ Result<std::shared_ptr<const ImageIndex>> ImageIndex::build(const ImageOptions& 
     if (!std::filesystem::is_directory(options.image_dir / "root", ec)) {
         return errno_error(ENOENT);
     }
-    Result<IdMap> ids = IdMap::load(options.id_map_path);
+    Result<IdMap> ids = IdMap::load(*options.env, options.id_map_path);
     if (!ids.ok()) {
         store_log().error("image {}: unreadable id map {}: {}", options.name,
-                          options.id_map_path.string(), ids.error().message());
+                          options.id_map_path.string(), ids.message());
         return ids.error();
     }
     std::shared_ptr<ImageIndex> index(new ImageIndex());
@@ -438,7 +438,8 @@ Result<std::shared_ptr<const ImageIndex>> ImageIndex::build(const ImageOptions& 
     // Site layers, bottom first, named one per line in <image>/layers.
     std::string mount_path;
     for (const std::string& part : mount) mount_path += "/" + part;
-    if (Result<std::string> list = read_whole_file(options.image_dir / "layers"); list.ok()) {
+    if (Result<std::string> list = options.env->read_file(options.image_dir / "layers");
+        list.ok()) {
         for (const std::string& layer : split_lines(*list)) {
             std::filesystem::path dir = options.layers_dir / layer;
             if (layer.find('/') != std::string::npos || !std::filesystem::is_directory(dir, ec)) {
@@ -477,10 +478,10 @@ Result<std::shared_ptr<const ImageIndex>> ImageIndex::build(const ImageOptions& 
     b.finish();
     index->nodes_[index->root_].parent = index->root_;
     if (ids->dirty()) {
-        Result<void> saved = ids->save(options.id_map_path);
+        Result<void> saved = ids->save(*options.env, options.id_map_path);
         if (!saved.ok()) {
             store_log().error("image {}: cannot save id map {}: {}", options.name,
-                              options.id_map_path.string(), saved.error().message());
+                              options.id_map_path.string(), saved.message());
             return saved.error();
         }
     }

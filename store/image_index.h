@@ -16,8 +16,8 @@
 // image's at the same path; its directories merge with the image's. Layers cannot remove an
 // image file. A missing layer is an error (the image would boot without its fix-ups). Hard links
 // within a tree (same inode) are one object. A directory's link count is 2 + its subdirectories
-// (docs/pi-boot.md NFS 15); a file's is the number of its names in the image. Object ids come from the
-// image's persisted IdMap. Immutable once built, so any number of threads may read it.
+// (docs/pi-boot.md NFS 15); a file's is the number of its names in the image. Object ids come from
+// the image's persisted IdMap. Immutable once built, so any number of threads may read it.
 
 #include <cstdint>
 #include <filesystem>
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "store/env.h"
 #include "store/store.h"
 
 namespace rootfarm::store {
@@ -40,6 +41,7 @@ struct ImageOptions {
     std::filesystem::path id_map_path;  // <state_dir>/index/<name>.ids
     std::filesystem::path layers_dir;   // <state_dir>/layers
     std::string boot_mount = "/boot/firmware";
+    Env* env = Env::Default();  // writes the id map
 };
 
 struct ImageNode {

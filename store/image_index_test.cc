@@ -238,14 +238,14 @@ TEST(IdMap, AVersionOneFileKeepsItsIdsAndLearnsTypes) {
     testing::TempDir dir;
     std::filesystem::path path = dir.path() / "pi.ids";
     testing::write_file(path, "rootfarm-ids 1 77\n1 root\n2 root/etc\n3 root/etc/hosts\n");
-    Result<IdMap> ids = IdMap::load(path);
+    Result<IdMap> ids = IdMap::load(*Env::Default(), path);
     ASSERT_TRUE(ids.ok());
     EXPECT_EQ(ids->generation(), 77u);
     EXPECT_EQ(ids->get("root/etc", FileType::kDirectory), 2u);
     EXPECT_EQ(ids->get("root/etc/hosts", FileType::kRegular), 3u);
-    ASSERT_TRUE(ids->save(path).ok());
+    ASSERT_TRUE(ids->save(*Env::Default(), path).ok());
 
-    Result<IdMap> again = IdMap::load(path);
+    Result<IdMap> again = IdMap::load(*Env::Default(), path);
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(again->generation(), 77u);
     EXPECT_EQ(again->get("root/etc/hosts", FileType::kRegular), 3u);
@@ -260,9 +260,9 @@ TEST(IdMap, ADamagedTypeIsAnError) {
     testing::TempDir dir;
     std::filesystem::path path = dir.path() / "pi.ids";
     testing::write_file(path, "rootfarm-ids 2 1\n1 x root\n");
-    EXPECT_FALSE(IdMap::load(path).ok());
+    EXPECT_FALSE(IdMap::load(*Env::Default(), path).ok());
     testing::write_file(path, "rootfarm-ids 3 1\n");
-    EXPECT_FALSE(IdMap::load(path).ok());
+    EXPECT_FALSE(IdMap::load(*Env::Default(), path).ok());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "store/env.h"
 #include "store/escape.h"
 #include "store/fs_util.h"
 
@@ -68,10 +69,10 @@ std::unordered_map<std::string, MetadataEntry> parse_image_metadata(std::string_
 
 std::unordered_map<std::string, MetadataEntry> load_image_metadata(
     const std::filesystem::path& path) {
-    Result<std::string> text = read_whole_file(path);
+    Result<std::string> text = Env::Default()->read_file(path);
     if (!text.ok()) {
         if (text.error() != std::errc::no_such_file_or_directory) {
-            store_log().warn("{}: {}", path.string(), text.error().message());
+            store_log().warn("{}", text.message());
         }
         return {};
     }

@@ -51,12 +51,13 @@ std::string frame_record(std::string_view payload) {
     return out;
 }
 
-Result<std::unique_ptr<Journal>> Journal::open(const std::filesystem::path& path,
+Result<std::unique_ptr<Journal>> Journal::open(Env& env, const std::filesystem::path& path,
                                                const RecordFn& on_record) {
-    Result<std::string> data = read_whole_file(path);
-    if (!data.ok() && data.error() != std::errc::no_such_file_or_directory) return data.error();
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return last_error();
+    Result<std::string> data = env.read_file(path);
+    if (!data.ok() && data.error() != std::errc::no_such_file_or_directory) return data.failure();
+    Result<int> opened = env.open(path, O_RDWR | O_CREAT, 0600);
+    if (!opened.ok()) return opened.failure();
+    int fd = *opened;
     size_t end = 0;
     bool fresh = !data.ok() || data->size() < kJournalMagic.size() ||
                  std::string_view(*data).substr(0, kJournalMagic.size()) != kJournalMagic;
@@ -64,7 +65,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::filesystem::path& path
         std::optional<size_t> good = scan(*data, kJournalMagic.size(), on_record);
         if (!good) {
             ::close(fd);
-            return errno_error(EIO);
+            return Error(errno_error(EIO), "replay " + path.string());
         }
         end = *good;
         if (end != data->size()) {
@@ -75,31 +76,31 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::filesystem::path& path
         // Only a crash while the journal was being created leaves a partial magic behind.
         store_log().warn("journal {}: no valid header, starting it afresh", path.string());
     }
+    Result<void> r;
     if (fresh) {
-        if (::ftruncate(fd, 0) != 0 ||
-            ::pwrite(fd, kJournalMagic.data(), kJournalMagic.size(), 0) !=
-                static_cast<ssize_t>(kJournalMagic.size()) ||
-            ::fdatasync(fd) != 0) {
-            std::error_code ec = last_error();
-            ::close(fd);
-            return ec;
-        }
+        r = env.ftruncate(fd, path, 0);
+        if (r.ok()) r = env.pwrite(fd, path, kJournalMagic, 0);
+        if (r.ok()) r = env.fdatasync(fd, path);
+        // A new journal's name must be durable before any record in it is promised.
+        if (r.ok() && !data.ok()) r = env.sync_dir(path.parent_path());
         end = kJournalMagic.size();
     } else if (end != data->size()) {
-        if (::ftruncate(fd, static_cast<off_t>(end)) != 0 || ::fdatasync(fd) != 0) {
-            std::error_code ec = last_error();
-            ::close(fd);
-            return ec;
-        }
+        r = env.ftruncate(fd, path, end);
+        if (r.ok()) r = env.fdatasync(fd, path);
     }
-    return std::unique_ptr<Journal>(new Journal(fd, end));
+    if (!r.ok()) {
+        ::close(fd);
+        return r.failure();
+    }
+    return std::unique_ptr<Journal>(new Journal(env, path, fd, end));
 }
 
 void Journal::set_global_sync_hook(void (*hook)()) {
     global_sync_hook.store(hook, std::memory_order_release);
 }
 
-Journal::Journal(int fd, uint64_t end) : fd_(fd), end_(end), synced_(end) {}
+Journal::Journal(Env& env, std::filesystem::path path, int fd, uint64_t end)
+    : env_(env), path_(std::move(path)), fd_(fd), end_(end), synced_(end) {}
 
 Journal::~Journal() {
     ::close(fd_);
@@ -108,19 +109,11 @@ Journal::~Journal() {
 Result<uint64_t> Journal::append(std::string_view payload) {
     std::string record = frame_record(payload);
     std::lock_guard lock(mu_);
-    if (failed_) return failed_;
-    size_t done = 0;
-    while (done < record.size()) {
-        ssize_t n = ::pwrite(fd_, record.data() + done, record.size() - done,
-                             static_cast<off_t>(end_ + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            std::error_code ec = last_error();
-            // Leave no partial record behind for the next append to follow.
-            if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0) failed_ = ec;
-            return ec;
-        }
-        done += static_cast<size_t>(n);
+    if (failed_.code()) return failed_;
+    if (Result<void> w = env_.pwrite(fd_, path_, record, end_); !w.ok()) {
+        // Leave no partial record behind for the next append to follow.
+        if (!env_.ftruncate(fd_, path_, end_).ok()) failed_ = w.failure();
+        return w.failure();
     }
     end_ += record.size();
     return base_ + end_;
@@ -129,7 +122,7 @@ Result<uint64_t> Journal::append(std::string_view payload) {
 Result<void> Journal::wait_durable(uint64_t position) {
     std::unique_lock lock(mu_);
     while (synced_ < position) {
-        if (failed_) return failed_;
+        if (failed_.code()) return failed_;
         if (syncing_) {
             cv_.wait(lock);
             continue;
@@ -140,22 +133,27 @@ Result<void> Journal::wait_durable(uint64_t position) {
         lock.unlock();
         if (sync_hook_) sync_hook_();
         if (auto hook = global_sync_hook.load(std::memory_order_acquire)) hook();
-        int r = ::fdatasync(fd_);
-        std::error_code ec = r != 0 ? last_error() : std::error_code{};
+        Result<void> r = env_.fdatasync(fd_, path_);
         lock.lock();
         syncing_ = false;
         ++syncs_;
-        if (ec) {
+        if (!r.ok()) {
             // After a failed fdatasync the kernel may have dropped the dirty pages: nothing
-            // later can be promised (the "fsyncgate" lesson), so the journal stops.
-            failed_ = ec;
-            store_log().error("journal fdatasync failed: {}", ec.message());
+            // later can be promised (the "fsyncgate" lesson), so the journal stops. Logged
+            // here, once; every waiter gets the same error.
+            failed_ = r.failure();
+            store_log().error("journal stopped: {}", r.message());
         } else {
             synced_ = std::max(synced_, target);
         }
         cv_.notify_all();
     }
     return {};
+}
+
+bool Journal::stopped() const {
+    std::lock_guard lock(mu_);
+    return static_cast<bool>(failed_.code());
 }
 
 uint64_t Journal::end() const {
@@ -165,10 +163,13 @@ uint64_t Journal::end() const {
 
 Result<void> Journal::clear() {
     std::lock_guard lock(mu_);
-    if (failed_) return failed_;
+    if (failed_.code()) return failed_;
     uint64_t position = base_ + end_;
-    if (::ftruncate(fd_, static_cast<off_t>(kJournalMagic.size())) != 0 || ::fdatasync(fd_) != 0) {
-        failed_ = last_error();
+    Result<void> r = env_.ftruncate(fd_, path_, kJournalMagic.size());
+    if (r.ok()) r = env_.fdatasync(fd_, path_);
+    if (!r.ok()) {
+        failed_ = r.failure();
+        store_log().error("journal stopped: {}", r.message());
         return failed_;
     }
     base_ = position - kJournalMagic.size();
@@ -189,35 +190,38 @@ uint64_t Journal::syncs() const {
     return syncs_;
 }
 
-Result<bool> read_journal(const std::filesystem::path& path, const RecordFn& on_record) {
-    Result<std::string> data = read_whole_file(path);
+Result<bool> read_journal(Env& env, const std::filesystem::path& path, const RecordFn& on_record) {
+    Result<std::string> data = env.read_file(path);
     if (!data.ok()) {
         if (data.error() == std::errc::no_such_file_or_directory) return false;
-        return data.error();
+        return data.failure();
     }
     std::string_view view = *data;
     if (view.substr(0, kJournalMagic.size()) != kJournalMagic) return true;
-    if (!scan(view, kJournalMagic.size(), on_record)) return errno_error(EIO);
+    if (!scan(view, kJournalMagic.size(), on_record)) {
+        return Error(errno_error(EIO), "replay " + path.string());
+    }
     return true;
 }
 
-Result<void> write_snapshot(const std::filesystem::path& path,
+Result<void> write_snapshot(Env& env, const std::filesystem::path& path,
                             const std::vector<std::string>& records) {
     std::string data(kSnapshotMagic);
     for (const std::string& r : records) data += frame_record(r);
-    return write_file_atomic(path, data);
+    return env.write_file_atomic(path, data);
 }
 
-Result<bool> read_snapshot(const std::filesystem::path& path, const RecordFn& on_record) {
-    Result<std::string> data = read_whole_file(path);
+Result<bool> read_snapshot(Env& env, const std::filesystem::path& path, const RecordFn& on_record) {
+    Result<std::string> data = env.read_file(path);
     if (!data.ok()) {
         if (data.error() == std::errc::no_such_file_or_directory) return false;
-        return data.error();
+        return data.failure();
     }
     std::string_view view = *data;
-    if (view.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) return errno_error(EIO);
+    Error damaged(errno_error(EIO), "replay " + path.string());
+    if (view.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) return damaged;
     std::optional<size_t> end = scan(view, kSnapshotMagic.size(), on_record);
-    if (!end || *end != view.size()) return errno_error(EIO);
+    if (!end || *end != view.size()) return damaged;
     return true;
 }
 

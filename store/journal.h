@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "store/env.h"
 
 namespace rootfarm::store {
 
@@ -31,8 +32,9 @@ using RecordFn = std::function<bool(std::string_view payload)>;
 class Journal {
   public:
     // Opens `path` (creating it), replays its intact records into `on_record` and cuts the torn
-    // tail, if any.
-    static Result<std::unique_ptr<Journal>> open(const std::filesystem::path& path,
+    // tail, if any. Every file operation goes through `env`, which must outlive the journal.
+    // Errors carry the operation and path (Result::message()).
+    static Result<std::unique_ptr<Journal>> open(Env& env, const std::filesystem::path& path,
                                                  const RecordFn& on_record);
     ~Journal();
     Journal(const Journal&) = delete;
@@ -45,6 +47,8 @@ class Journal {
     Result<void> wait_durable(uint64_t position);
     // Position after the last appended record.
     uint64_t end() const;
+    // Whether an fdatasync failed (logged then): every later call fails.
+    bool stopped() const;
     // Drops every record, after the caller has made a snapshot of them durable.
     Result<void> clear();
 
@@ -60,8 +64,10 @@ class Journal {
     static void set_global_sync_hook(void (*hook)());
 
   private:
-    explicit Journal(int fd, uint64_t end);
+    Journal(Env& env, std::filesystem::path path, int fd, uint64_t end);
 
+    Env& env_;
+    const std::filesystem::path path_;
     int fd_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -69,24 +75,24 @@ class Journal {
     uint64_t end_;       // file offset after the last record
     uint64_t synced_ = 0;
     bool syncing_ = false;
-    std::error_code failed_;  // once an fdatasync failed, nothing is promised any more
+    Error failed_ = std::error_code{};  // once an fdatasync failed, nothing is promised any more
     uint64_t syncs_ = 0;
     std::function<void()> sync_hook_;
 };
 
 // Replays a journal without changing it (for a look at a delta another process may be
 // writing). Returns false if there is none.
-Result<bool> read_journal(const std::filesystem::path& path, const RecordFn& on_record);
+Result<bool> read_journal(Env& env, const std::filesystem::path& path, const RecordFn& on_record);
 
 // One framed record: length, checksum, payload.
 std::string frame_record(std::string_view payload);
 
 // Writes a snapshot made of `records` to `path` atomically and durably (temporary file, fsync,
 // rename, fsync of the directory).
-Result<void> write_snapshot(const std::filesystem::path& path,
+Result<void> write_snapshot(Env& env, const std::filesystem::path& path,
                             const std::vector<std::string>& records);
 // Replays a snapshot. false if there is none; EIO if it is damaged (a snapshot is written
 // atomically, so damage is not a torn tail but a failed disk).
-Result<bool> read_snapshot(const std::filesystem::path& path, const RecordFn& on_record);
+Result<bool> read_snapshot(Env& env, const std::filesystem::path& path, const RecordFn& on_record);
 
 }  // namespace rootfarm::store

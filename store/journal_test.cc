@@ -15,7 +15,7 @@ using testing::TempDir;
 
 std::vector<std::string> replay(const std::filesystem::path& path) {
     std::vector<std::string> out;
-    auto j = Journal::open(path, [&](std::string_view p) {
+    auto j = Journal::open(*Env::Default(), path, [&](std::string_view p) {
         out.emplace_back(p);
         return true;
     });
@@ -27,7 +27,7 @@ TEST(Journal, RecordsSurviveReopen) {
     TempDir dir;
     auto path = dir.path() / "journal";
     {
-        auto j = Journal::open(path, [](std::string_view) { return true; });
+        auto j = Journal::open(*Env::Default(), path, [](std::string_view) { return true; });
         ASSERT_TRUE(j.ok());
         for (const std::string& r :
              std::vector<std::string>{"one", "two", std::string(100000, 'x'), ""}) {
@@ -43,7 +43,7 @@ TEST(Journal, TornTailIsCutAndAppendingContinues) {
     TempDir dir;
     auto path = dir.path() / "journal";
     {
-        auto j = Journal::open(path, [](std::string_view) { return true; });
+        auto j = Journal::open(*Env::Default(), path, [](std::string_view) { return true; });
         ASSERT_TRUE(j.ok());
         ASSERT_TRUE((*j)->append("first").ok());
         ASSERT_TRUE((*j)->append("second").ok());
@@ -54,7 +54,7 @@ TEST(Journal, TornTailIsCutAndAppendingContinues) {
     { std::ofstream(path, std::ios::app) << "garbage"; }
     EXPECT_EQ(replay(path), std::vector<std::string>{"first"});
     {
-        auto j = Journal::open(path, [](std::string_view) { return true; });
+        auto j = Journal::open(*Env::Default(), path, [](std::string_view) { return true; });
         ASSERT_TRUE(j.ok());
         auto pos = (*j)->append("third");
         ASSERT_TRUE(pos.ok());
@@ -67,7 +67,7 @@ TEST(Journal, FlippedBitStopsReplayAtThatRecord) {
     TempDir dir;
     auto path = dir.path() / "journal";
     {
-        auto j = Journal::open(path, [](std::string_view) { return true; });
+        auto j = Journal::open(*Env::Default(), path, [](std::string_view) { return true; });
         ASSERT_TRUE(j.ok());
         ASSERT_TRUE((*j)->append("aaaa").ok());
         ASSERT_TRUE((*j)->append("bbbb").ok());
@@ -83,7 +83,8 @@ TEST(Journal, FlippedBitStopsReplayAtThatRecord) {
 
 TEST(Journal, ConcurrentRecordsShareOneSync) {
     TempDir dir;
-    auto j = Journal::open(dir.path() / "journal", [](std::string_view) { return true; });
+    auto j = Journal::open(*Env::Default(), dir.path() / "journal",
+                           [](std::string_view) { return true; });
     ASSERT_TRUE(j.ok());
     Journal& journal = **j;
     // The first sync is held until two more records are appended behind it; those two must
@@ -130,7 +131,7 @@ TEST(Journal, ConcurrentRecordsShareOneSync) {
 TEST(Journal, ClearAfterSnapshotKeepsPositionsMonotonic) {
     TempDir dir;
     auto path = dir.path() / "journal";
-    auto j = Journal::open(path, [](std::string_view) { return true; });
+    auto j = Journal::open(*Env::Default(), path, [](std::string_view) { return true; });
     ASSERT_TRUE(j.ok());
     auto p1 = (*j)->append("before");
     ASSERT_TRUE(p1.ok());
@@ -148,13 +149,13 @@ TEST(Snapshot, WrittenAtomicallyAndReadBack) {
     TempDir dir;
     auto path = dir.path() / "snapshot";
     std::vector<std::string> got;
-    auto none = read_snapshot(path, [](std::string_view) { return true; });
+    auto none = read_snapshot(*Env::Default(), path, [](std::string_view) { return true; });
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(*none);
-    ASSERT_TRUE(write_snapshot(path, {"a", "bb"}).ok());
-    ASSERT_TRUE(write_snapshot(path, {"ccc"}).ok());
+    ASSERT_TRUE(write_snapshot(*Env::Default(), path, {"a", "bb"}).ok());
+    ASSERT_TRUE(write_snapshot(*Env::Default(), path, {"ccc"}).ok());
     EXPECT_FALSE(std::filesystem::exists(dir.path() / "snapshot.tmp"));
-    auto r = read_snapshot(path, [&](std::string_view p) {
+    auto r = read_snapshot(*Env::Default(), path, [&](std::string_view p) {
         got.emplace_back(p);
         return true;
     });
@@ -162,7 +163,7 @@ TEST(Snapshot, WrittenAtomicallyAndReadBack) {
     EXPECT_EQ(got, std::vector<std::string>{"ccc"});
     // A damaged snapshot is an error, not a silently shorter state.
     std::filesystem::resize_file(path, std::filesystem::file_size(path) - 1);
-    EXPECT_EQ(read_snapshot(path, [](std::string_view) { return true; }).error(),
+    EXPECT_EQ(read_snapshot(*Env::Default(), path, [](std::string_view) { return true; }).error(),
               std::errc::io_error);
 }
 

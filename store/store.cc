@@ -53,7 +53,7 @@ class StoreImpl final : public Store {
         }
         // A delta made on another image: answer before indexing this one, so switch_image can
         // still carry the old image's ids over to it (carry_ids_locked).
-        if (Result<DeltaMeta> meta = load_delta_meta(client_dir(mac) / "delta.meta");
+        if (Result<DeltaMeta> meta = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
             meta.ok() && meta->image != image && !indexes_.contains(std::string(image))) {
             std::error_code ec;
             if (!std::filesystem::is_directory(images_dir() / std::string(image) / "root", ec)) {
@@ -67,8 +67,8 @@ class StoreImpl final : public Store {
         }
         Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
         if (!index.ok()) return index.error();
-        Result<std::shared_ptr<ClientViewImpl>> v =
-            ClientViewImpl::open(mac, *index, key_, client_dir(mac), options_.client_quota);
+        Result<std::shared_ptr<ClientViewImpl>> v = ClientViewImpl::open(
+            mac, *index, key_, *options_.env, client_dir(mac), options_.client_quota);
         if (!v.ok()) return v.error();
         views_.emplace(mac, *v);
         return std::shared_ptr<ClientView>(*v);
@@ -96,20 +96,28 @@ class StoreImpl final : public Store {
         std::filesystem::path dir = client_dir(mac);
         std::filesystem::path trash = dir;
         trash += ".trash";
-        if (::rename(dir.c_str(), trash.c_str()) != 0) {
-            if (errno == ENOENT) return {};
-            return last_error();
+        Env& env = *options_.env;
+        if (Result<void> r = env.rename(dir, trash); !r.ok()) {
+            if (r.error() == std::errc::no_such_file_or_directory) return {};
+            store_log().error("client {}: {}", mac.to_string(), r.message());
+            return r;
         }
-        std::error_code ec;
-        std::filesystem::remove_all(trash, ec);
+        // Durable before anything of the old delta goes: a crash leaves it whole or gone.
+        if (Result<void> r = env.sync_dir(dir.parent_path()); !r.ok()) {
+            store_log().error("client {}: {}", mac.to_string(), r.message());
+            return r;
+        }
+        if (Result<void> r = env.remove_all(trash); !r.ok()) {
+            store_log().warn("client {}: {}", mac.to_string(), r.message());
+        }
         store_log().info("client {}: delta removed", mac.to_string());
-        return fsync_dir(dir.parent_path());
+        return {};
     }
 
     Result<std::vector<DeltaChange>> diff(const MacAddr& mac) const override {
         std::lock_guard lock(mu_);
         if (auto it = views_.find(mac); it != views_.end()) return it->second->diff();
-        Result<DeltaMeta> parsed = load_delta_meta(client_dir(mac) / "delta.meta");
+        Result<DeltaMeta> parsed = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
         if (!parsed.ok()) {
             if (parsed.error() == std::errc::no_such_file_or_directory) {
                 return std::vector<DeltaChange>{};  // no delta: nothing changed
@@ -119,7 +127,7 @@ class StoreImpl final : public Store {
         Result<std::shared_ptr<const ImageIndex>> index = index_locked(parsed->image);
         if (!index.ok()) return index.error();
         Result<std::shared_ptr<ClientViewImpl>> v =
-            ClientViewImpl::inspect(mac, *index, key_, client_dir(mac));
+            ClientViewImpl::inspect(mac, *index, key_, *options_.env, client_dir(mac));
         if (!v.ok()) return v.error();
         return (*v)->diff();
     }
@@ -138,7 +146,7 @@ class StoreImpl final : public Store {
             return it->second->switch_image(*index, keep_delta);
         }
         std::filesystem::path meta_path = client_dir(mac) / "delta.meta";
-        Result<DeltaMeta> meta = load_delta_meta(meta_path);
+        Result<DeltaMeta> meta = load_delta_meta(*options_.env, meta_path);
         if (!meta.ok()) {
             Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
             if (!index.ok()) return index.error();
@@ -156,13 +164,13 @@ class StoreImpl final : public Store {
         if (!keep_delta) return reset_locked(mac);
         meta->image = std::string(image);
         store_log().info("client {}: moved to image {} keeping its delta", mac.to_string(), image);
-        return save_delta_meta(meta_path, *meta);
+        return save_delta_meta(*options_.env, meta_path, *meta);
     }
 
     Result<std::string> delta_image(const MacAddr& mac) const override {
         std::lock_guard lock(mu_);
         if (auto it = views_.find(mac); it != views_.end()) return it->second->image();
-        Result<DeltaMeta> meta = load_delta_meta(client_dir(mac) / "delta.meta");
+        Result<DeltaMeta> meta = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
         if (!meta.ok()) return meta.error();
         return meta->image;
     }
@@ -218,14 +226,18 @@ class StoreImpl final : public Store {
         if (std::filesystem::exists(to_path, ec) || ec) return {};
         // No such image: nothing to carry ids to (the caller reports ENOENT when it indexes).
         if (!std::filesystem::is_directory(images_dir() / name / "root", ec)) return {};
-        Result<std::string> ids = read_whole_file(ids_path(from));
+        Result<std::string> ids = options_.env->read_file(ids_path(from));
         if (!ids.ok()) {
             // The old image never got ids written: nothing to carry, the new one starts afresh.
-            return ids.error() == std::errc::no_such_file_or_directory ? Result<void>()
-                                                                       : ids.error();
+            if (ids.error() == std::errc::no_such_file_or_directory) return {};
+            store_log().error("image {}: {}", name, ids.message());
+            return ids.failure();
         }
-        Result<void> written = write_file_atomic(to_path, *ids);
-        if (!written.ok()) return written;
+        Result<void> written = options_.env->write_file_atomic(to_path, *ids);
+        if (!written.ok()) {
+            store_log().error("image {}: {}", name, written.message());
+            return written;
+        }
         store_log().info("image {}: object ids carried over from image {}", name, from);
         return {};
     }
@@ -274,6 +286,7 @@ class StoreImpl final : public Store {
         }
         o.layers_dir = options_.state_dir / "layers";
         o.boot_mount = options_.boot_mount;
+        o.env = options_.env;
         Result<std::shared_ptr<const ImageIndex>> index = ImageIndex::build(o);
         if (!index.ok()) return index.error();
         indexes_.emplace(name, *index);
@@ -291,26 +304,27 @@ class StoreImpl final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
-    std::error_code ec;
+    Env& env = *options.env;
     for (const char* sub : {"images", "layers", "clients", "index"}) {
-        std::filesystem::create_directories(options.state_dir / sub, ec);
-        if (ec) {
-            store_log().error("cannot create {}: {}", (options.state_dir / sub).string(),
-                              ec.message());
-            return ec;
+        if (Result<void> r = env.create_directories(options.state_dir / sub); !r.ok()) {
+            store_log().error("cannot create the store: {}", r.message());
+            return r.failure();
         }
     }
     // Leftovers of a reset interrupted by a crash.
+    std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(options.state_dir / "clients", ec)) {
         std::string name = e.path().filename().string();
         if (name.starts_with(".trash-") || name.ends_with(".trash")) {
-            std::filesystem::remove_all(e.path(), ec);
+            if (Result<void> r = env.remove_all(e.path()); !r.ok()) {
+                store_log().warn("{}", r.message());
+            }
         }
     }
-    Result<HandleKey> key = HandleKey::load_or_create(options.state_dir / "secret");
+    Result<HandleKey> key = HandleKey::load_or_create(env, options.state_dir / "secret");
     if (!key.ok()) {
-        store_log().error("{}: {}", (options.state_dir / "secret").string(), key.error().message());
-        return key.error();
+        store_log().error("handle key: {}", key.message());
+        return key.failure();
     }
     return std::unique_ptr<Store>(new StoreImpl(options, std::move(*key)));
 }

@@ -28,6 +28,7 @@
 
 #include "core/net.h"
 #include "core/result.h"
+#include "store/env.h"
 
 namespace rootfarm::store {
 
@@ -252,6 +253,8 @@ struct StoreOptions {
     std::filesystem::path state_dir;
     std::string boot_mount = "/boot/firmware";
     uint64_t client_quota = 0;  // bytes; 0 = unlimited
+    // Every file the store writes goes through it (tests swap it); must outlive the Store.
+    Env* env = Env::Default();
 };
 
 // What changed in one client's delta, for `rootfarm client diff`.

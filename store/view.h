@@ -27,17 +27,18 @@ namespace rootfarm::store {
 
 class ClientViewImpl final : public ClientView {
   public:
-    // The view of `mac` with its delta in `dir` (created if missing, replayed if present).
+    // The view of `mac` with its delta in `dir` (created if missing, replayed if present). Its
+    // files are written through `env`, which must outlive the view.
     static Result<std::shared_ptr<ClientViewImpl>> open(const MacAddr& mac,
                                                         std::shared_ptr<const ImageIndex> image,
-                                                        const HandleKey& key,
+                                                        const HandleKey& key, Env& env,
                                                         const std::filesystem::path& dir,
                                                         uint64_t quota);
     // A read-only look at the delta in `dir` as it is on disk, changing nothing (the server
     // may be running it). ENOENT if there is no delta.
     static Result<std::shared_ptr<ClientViewImpl>> inspect(const MacAddr& mac,
                                                            std::shared_ptr<const ImageIndex> image,
-                                                           const HandleKey& key,
+                                                           const HandleKey& key, Env& env,
                                                            const std::filesystem::path& dir);
     // The read-only view of the pristine image.
     static std::shared_ptr<ClientViewImpl> pristine(std::shared_ptr<const ImageIndex> image,
@@ -100,7 +101,7 @@ class ClientViewImpl final : public ClientView {
     friend class Txn;
     friend class DiffWalker;
     ClientViewImpl(const MacAddr& mac, std::shared_ptr<const ImageIndex> image,
-                   const HandleKey& key);
+                   const HandleKey& key, Env& env);
 
     // Under mu_ exclusive: delta.meta, snapshot, journal, objects/ (created if missing).
     Result<void> load();
@@ -128,7 +129,11 @@ class ClientViewImpl final : public ClientView {
     Result<std::shared_ptr<BackingFile>> data_file(ObjectId id) const;
     Result<NewObject> make_object(ObjectId dir, std::string_view name, DeltaObject object,
                                   const SetAttrArgs& attrs, Owner owner, uint64_t& position);
-    Result<Wcc> setattr_locked(ObjectId id, const SetAttrArgs& args, uint64_t& position);
+    // `cut` is set to the data file if it was made shorter: sync_cut() it after the wait.
+    Result<Wcc> setattr_locked(ObjectId id, const SetAttrArgs& args, uint64_t& position,
+                               std::shared_ptr<BackingFile>& cut);
+    // Makes a data file's cut durable, once the journal holds its new size (nullptr: none).
+    Result<void> sync_cut(ObjectId id, const std::shared_ptr<BackingFile>& cut);
     // REMOVE and RMDIR; `gone_data` is set to an object whose data file can go.
     Result<Wcc> remove_name(ObjectId dir, std::string_view name, bool want_dir, uint64_t& position,
                             ObjectId& gone_data);
@@ -157,12 +162,16 @@ class ClientViewImpl final : public ClientView {
     Result<void> wait(const std::shared_ptr<Journal>& journal, uint64_t position) const;
     Result<void> compact_locked();
     Result<void> sync_objects_dir() const;
+    // Turns a failed file operation into the error NFS sees (ENOSPC stays, anything else is
+    // EIO), logging its full message ("fdatasync <path>: ...") once, here.
+    Error io_failed(const Error& e) const;
 
     const MacAddr mac_;
     std::shared_ptr<const ImageIndex> image_;  // changes only in switch_image(), under mu_
     // Images this view was on before: kept so a name image() returned stays valid.
     std::vector<std::shared_ptr<const ImageIndex>> retired_;
     const HandleKey& key_;
+    Env& env_;
     std::filesystem::path dir_;
     bool read_only_ = true;
     uint64_t quota_ = 0;

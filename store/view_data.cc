@@ -13,51 +13,30 @@
 
 namespace rootfarm::store {
 
-namespace {
-
-// Makes [offset, offset+length) of a data file read as zeros and frees its blocks where the
-// file system can punch holes (ext4, xfs, btrfs, tmpfs); writes zeros elsewhere.
-Result<void> zero_range(int fd, uint64_t offset, uint64_t length) {
-    if (length == 0) return {};
-    if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                    static_cast<off_t>(length)) == 0) {
-        return {};
-    }
-    static const std::vector<char> zeros(1u << 16, 0);
-    while (length > 0) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(length, zeros.size()));
-        ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(offset));
-        if (w <= 0) return last_error();
-        offset += static_cast<uint64_t>(w);
-        length -= static_cast<uint64_t>(w);
-    }
-    return {};
-}
-
-}  // namespace
-
 Result<void> ClientViewImpl::copy_up(const Obj& o, uint64_t length) {
     Result<std::shared_ptr<BackingFile>> src = image_->open_file(*o.lower);
     if (!src.ok()) return src.error();
     std::filesystem::path path = data_path(o.id);
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return last_error();
-    auto file = std::make_shared<BackingFile>(fd);
+    Result<int> fd = env_.open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (!fd.ok()) return io_failed(fd.failure());
+    auto file = std::make_shared<BackingFile>(*fd);
     uint64_t lower_size = std::min(length, o.lower->size);
-    Result<void> r = copy_file_data((*src)->fd(), fd, lower_size);
-    if (r.ok() && ::ftruncate(fd, static_cast<off_t>(length)) != 0) r = last_error();
+    Result<void> r = env_.copy_file_data((*src)->fd(), *fd, path, lower_size);
+    if (r.ok()) r = env_.ftruncate(*fd, path, length);
     // The journal record that follows says "the data is in objects/<id> now"; once it is
     // durable the image's bytes must be too, or a crash would lose them.
-    if (r.ok() && ::fdatasync(fd) != 0) r = last_error();
+    if (r.ok()) r = env_.fdatasync(*fd, path);
     if (r.ok()) {
         objects_dir_dirty_ = true;
-        r = sync_objects_dir();
+        r = sync_objects_dir();  // logs its own failure
+        if (!r.ok()) {
+            (void)env_.unlink(path);
+            return r;
+        }
     }
     if (!r.ok()) {
-        store_log().error("client {}: copy-up of object {} failed: {}", mac_.to_string(), o.id,
-                          r.error().message());
-        ::unlink(path.c_str());
-        return r.error().value() == ENOSPC ? r : errno_error(EIO);
+        (void)env_.unlink(path);
+        return io_failed(r.failure());
     }
     std::lock_guard lock(files_mu_);
     files_.insert_or_assign(o.id, std::move(file));
@@ -65,12 +44,12 @@ Result<void> ClientViewImpl::copy_up(const Obj& o, uint64_t length) {
 }
 
 Result<void> ClientViewImpl::create_data_file(ObjectId id) {
-    int fd = ::open(data_path(id).c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_error(errno == ENOSPC ? ENOSPC : EIO);
+    Result<int> fd = env_.open(data_path(id), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (!fd.ok()) return io_failed(fd.failure());
     // No data to lose yet: the directory is synced with the first stable write or COMMIT.
     objects_dir_dirty_ = true;
     std::lock_guard lock(files_mu_);
-    files_.insert_or_assign(id, std::make_shared<BackingFile>(fd));
+    files_.insert_or_assign(id, std::make_shared<BackingFile>(*fd));
     return {};
 }
 
@@ -81,7 +60,10 @@ void ClientViewImpl::drop_data_file(ObjectId id) {
     }
     std::shared_lock lock(mu_);
     if (find(id)) return;  // a reset or replay brought it back meanwhile
-    ::unlink(data_path(id).c_str());
+    // Not synced: a crash that brings the name back leaves an orphan load() removes.
+    if (Result<void> r = env_.unlink(data_path(id)); !r.ok()) {
+        store_log().warn("client {}: {}", mac_.to_string(), r.message());
+    }
 }
 
 Result<WriteTarget> ClientViewImpl::begin_write(ObjectId id) {
@@ -140,9 +122,8 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
                 // concurrent write to this file that is on disk but not yet recorded (the Linux
                 // client sends WRITEs of one file in parallel), losing data it was promised.
                 uint64_t from = std::max(offset, size);
-                if (Result<void> z = zero_range(file->fd(), from, end - from); !z.ok()) {
-                    return errno_error(EIO);
-                }
+                Result<void> z = env_.zero_range(file->fd(), data_path(id), from, end - from);
+                if (!z.ok()) return io_failed(z.failure());
                 return q.error();
             }
         }
@@ -168,10 +149,12 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
     if (!r.ok() || !stable) return r;
     // FILE_SYNC: the data too. After the journal wait, which has already returned; order does
     // not matter as both must be done before the reply.
-    if (::fdatasync(file->fd()) != 0) return errno_error(EIO);
+    if (Result<void> s = env_.fdatasync(file->fd(), data_path(id)); !s.ok()) {
+        return io_failed(s.failure());
+    }
     {
         std::shared_lock lock(mu_);
-        if (Result<void> s = sync_objects_dir(); !s.ok()) return s.error();
+        if (Result<void> s = sync_objects_dir(); !s.ok()) return s.failure();
     }
     return r;
 }
@@ -202,12 +185,16 @@ Result<void> ClientViewImpl::commit(ObjectId id) {
         journal = journal_;
         position = journal_->end();
     }
-    if (file && ::fdatasync(file->fd()) != 0) return errno_error(EIO);
+    if (file) {
+        if (Result<void> s = env_.fdatasync(file->fd(), data_path(id)); !s.ok()) {
+            return io_failed(s.failure());
+        }
+    }
     {
         // Shared: the directory's fsync must not hold up this client's reads (GETATTR) as the
         // exclusive lock would.
         std::shared_lock lock(mu_);
-        if (Result<void> s = sync_objects_dir(); !s.ok()) return s.error();
+        if (Result<void> s = sync_objects_dir(); !s.ok()) return s.failure();
     }
     return wait(journal, position);
 }

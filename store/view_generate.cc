@@ -33,7 +33,7 @@ std::optional<ClientViewImpl::Obj> ClientViewImpl::find_path(std::string_view pa
 }
 
 Result<std::string> ClientViewImpl::read_small(const Obj& o) const {
-    if (o.delta && o.delta->has(DeltaObject::kData)) return read_whole_file(data_path(o.id));
+    if (o.delta && o.delta->has(DeltaObject::kData)) return env_.read_file(data_path(o.id));
     Result<std::shared_ptr<BackingFile>> f = image_->open_file(*o.lower);
     if (!f.ok()) return f.error();
     std::string out(o.lower->size, '\0');
@@ -52,7 +52,7 @@ Result<std::string> ClientViewImpl::read_small(const Obj& o) const {
 Result<void> ClientViewImpl::write_data_file(ObjectId id, std::string_view content) {
     // Atomic: a crash before the journal record leaves the old data (or none) behind an object
     // that still says "generated", and the next generate() writes it again.
-    Result<void> r = write_file_atomic(data_path(id), content);
+    Result<void> r = env_.write_file_atomic(data_path(id), content);
     if (!r.ok()) return r;
     std::lock_guard lock(files_mu_);
     files_.erase(id);  // a cached descriptor would still read the replaced file
@@ -82,7 +82,7 @@ Result<size_t> ClientViewImpl::generate(std::span<const GeneratedFile> files) {
             if (have.ok() && *have == want) continue;
             if (Result<void> w = write_data_file(o->id, want); !w.ok()) {
                 store_log().error("client {}: cannot write generated {}: {}", mac_.to_string(),
-                                  file.path, w.error().message());
+                                  file.path, w.message());
                 return errno_error(w.error().value() == ENOSPC ? ENOSPC : EIO);
             }
             DeltaObject& d = txn.touch(*o);

@@ -72,7 +72,8 @@ Result<NewObject> ClientViewImpl::make_object(ObjectId dir, std::string_view nam
 
 Result<NewObject> ClientViewImpl::create(ObjectId dir, std::string_view name,
                                          const CreateArgs& args) {
-    return mutate<NewObject>([&](uint64_t& position) -> Result<NewObject> {
+    std::shared_ptr<BackingFile> cut;  // UNCHECKED over a file, with a smaller size
+    Result<NewObject> r = mutate<NewObject>([&](uint64_t& position) -> Result<NewObject> {
         Result<Obj> d = find_dir(dir);
         if (!d.ok()) return d.error();
         if (ObjectId existing = check_name(name) == 0 ? entry(*d, name) : 0) {
@@ -94,7 +95,7 @@ Result<NewObject> ClientViewImpl::create(ObjectId dir, std::string_view name,
                 // UNCHECKED over an existing file applies the size (Linux opens O_TRUNC so).
                 SetAttrArgs truncate;
                 truncate.size = args.attrs.size;
-                Result<Wcc> r = setattr_locked(existing, truncate, position);
+                Result<Wcc> r = setattr_locked(existing, truncate, position, cut);
                 if (!r.ok()) return r.error();
             }
             out.attr = attr_of(*find(existing));
@@ -114,6 +115,9 @@ Result<NewObject> ClientViewImpl::create(ObjectId dir, std::string_view name,
         }
         return make_object(dir, name, std::move(o), attrs, args.owner, position);
     });
+    if (!r.ok()) return r;
+    if (Result<void> s = sync_cut(r->id, cut); !s.ok()) return s.failure();
+    return r;
 }
 
 Result<NewObject> ClientViewImpl::mkdir(ObjectId dir, std::string_view name,
@@ -316,8 +320,8 @@ Result<RenameResult> ClientViewImpl::rename(ObjectId from_dir, std::string_view 
     return r;
 }
 
-Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
-                                           uint64_t& position) {
+Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args, uint64_t& position,
+                                           std::shared_ptr<BackingFile>& cut) {
     std::optional<Obj> o = find(id);
     if (!o) return err(ESTALE);
     Wcc out;
@@ -363,8 +367,10 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
     // has the new size and loading the delta cuts a longer file to it (view_state.cc), and
     // bytes below the size past a shorter file's end read as zeros. Cut first, a kill before
     // the record left the old size over zeros: a SETATTR whose reply was lost half-applied.
-    if (file && ::ftruncate(file->fd(), static_cast<off_t>(*args.size)) != 0) {
-        return last_error();
+    if (file) {
+        Result<void> t = env_.ftruncate(file->fd(), data_path(id), *args.size);
+        if (!t.ok()) return io_failed(t.failure());
+        if (*args.size < current.size) cut = file;
     }
     unstable_.erase(id);
     out.after = attr_of(*find(id));
@@ -372,7 +378,23 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
 }
 
 Result<Wcc> ClientViewImpl::setattr(ObjectId id, const SetAttrArgs& args) {
-    return mutate<Wcc>([&](uint64_t& position) { return setattr_locked(id, args, position); });
+    std::shared_ptr<BackingFile> cut;
+    Result<Wcc> r =
+        mutate<Wcc>([&](uint64_t& position) { return setattr_locked(id, args, position, cut); });
+    if (!r.ok()) return r;
+    if (Result<void> s = sync_cut(id, cut); !s.ok()) return s.failure();
+    return r;
+}
+
+Result<void> ClientViewImpl::sync_cut(ObjectId id, const std::shared_ptr<BackingFile>& cut) {
+    if (!cut) return {};
+    // Once the new size is in the journal, not before: a crash in between finds the data
+    // file longer than its object, and load() cuts it. And before the reply: were the cut not
+    // durable when the file grows again (a larger SETATTR size syncs only the journal), a
+    // crash would bring the cut bytes back where zeros were promised.
+    Result<void> s = env_.fdatasync(cut->fd(), data_path(id));
+    if (!s.ok()) return io_failed(s.failure());
+    return {};
 }
 
 }  // namespace rootfarm::store

@@ -30,18 +30,20 @@ uint64_t random_salt() {
 }  // namespace
 
 ClientViewImpl::ClientViewImpl(const MacAddr& mac, std::shared_ptr<const ImageIndex> image,
-                               const HandleKey& key)
-    : mac_(mac), image_(std::move(image)), key_(key) {}
+                               const HandleKey& key, Env& env)
+    : mac_(mac), image_(std::move(image)), key_(key), env_(env) {}
 
 std::shared_ptr<ClientViewImpl> ClientViewImpl::pristine(std::shared_ptr<const ImageIndex> image,
                                                          const HandleKey& key) {
-    return std::shared_ptr<ClientViewImpl>(new ClientViewImpl(MacAddr{}, std::move(image), key));
+    // Read-only: it never writes a file, so no Env of the store's is needed.
+    return std::shared_ptr<ClientViewImpl>(
+        new ClientViewImpl(MacAddr{}, std::move(image), key, *Env::Default()));
 }
 
 Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::open(
-    const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key,
+    const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key, Env& env,
     const std::filesystem::path& dir, uint64_t quota) {
-    std::shared_ptr<ClientViewImpl> view(new ClientViewImpl(mac, std::move(image), key));
+    std::shared_ptr<ClientViewImpl> view(new ClientViewImpl(mac, std::move(image), key, env));
     view->dir_ = dir;
     view->read_only_ = false;
     view->quota_ = quota;
@@ -57,26 +59,31 @@ std::filesystem::path ClientViewImpl::data_path(ObjectId id) const {
 }
 
 Result<void> ClientViewImpl::load() {
-    std::error_code ec;
     std::filesystem::path meta_path = dir_ / "delta.meta";
-    Result<DeltaMeta> meta = load_delta_meta(meta_path);
+    Result<DeltaMeta> meta = load_delta_meta(env_, meta_path);
     if (!meta.ok()) {
         if (meta.error() != std::errc::no_such_file_or_directory) {
-            store_log().error("client {}: {}: {}", mac_.to_string(), meta_path.string(),
-                              meta.error().message());
-            return meta.error();
+            store_log().error("client {}: {}", mac_.to_string(), meta.message());
+            return meta.failure();
         }
         // A new delta. delta.meta is written last, so a crash part-way leaves no delta.meta
         // and the next start begins again; a journal without one is not possible.
-        std::filesystem::create_directories(objects_dir(), ec);
-        if (ec) return ec;
         DeltaMeta fresh{image_->name(), random_salt(), meta_.first_id};
-        std::filesystem::remove(dir_ / "journal", ec);
-        std::filesystem::remove(dir_ / "snapshot", ec);
-        Result<void> saved = save_delta_meta(meta_path, fresh);
-        if (!saved.ok()) return saved;
-        Result<void> synced = fsync_dir(dir_.parent_path());
-        if (!synced.ok()) return synced;
+        Result<void> made = env_.create_directories(objects_dir());
+        for (const char* stale : {"journal", "snapshot"}) {
+            if (!made.ok()) break;
+            made = env_.unlink(dir_ / stale);
+            if (made.error() == std::errc::no_such_file_or_directory) made = {};
+        }
+        if (made.ok()) made = save_delta_meta(env_, meta_path, fresh);
+        // delta.meta's own directory is synced by the atomic write; the delta directory's
+        // name in clients/ is made durable here.
+        if (made.ok()) made = env_.sync_dir(dir_.parent_path());
+        if (!made.ok()) {
+            store_log().error("client {}: cannot start a delta: {}", mac_.to_string(),
+                              made.message());
+            return made;
+        }
         meta = fresh;
         store_log().info("client {}: new delta on image {}", mac_.to_string(), image_->name());
     }
@@ -99,7 +106,7 @@ Result<void> ClientViewImpl::load() {
     // their object hold unstable writes that were never committed: cut them, so the bytes
     // past the size read as zeros once the file grows again.
     DIR* d = ::opendir(objects_dir().c_str());
-    if (!d) return last_error();
+    if (!d) return io_error("opendir", objects_dir(), errno);
     while (dirent* e = ::readdir(d)) {
         std::string_view name = e->d_name;
         if (name == "." || name == "..") continue;
@@ -110,16 +117,59 @@ Result<void> ClientViewImpl::load() {
         std::filesystem::path path = objects_dir() / std::string(name);
         if (it == state_.objects.end() || !it->second.has(DeltaObject::kData) ||
             it->second.has(DeltaObject::kDead)) {
-            ::unlink(path.c_str());
+            if (Result<void> r = env_.unlink(path); !r.ok()) {
+                store_log().warn("client {}: {}", mac_.to_string(), r.message());
+            }
             continue;
         }
         struct stat st;
         if (::stat(path.c_str(), &st) == 0 &&
             static_cast<uint64_t>(st.st_size) > it->second.attr.size) {
-            (void)::truncate(path.c_str(), static_cast<off_t>(it->second.attr.size));
+            // Synced: if the file grows again (SETATTR size, whose journal record is all that
+            // is synced), the cut bytes must not come back after a crash.
+            Result<int> fd = env_.open(path, O_WRONLY);
+            Result<void> r = fd.ok() ? env_.ftruncate(*fd, path, it->second.attr.size)
+                                     : Result<void>(fd.failure());
+            if (r.ok()) r = env_.fdatasync(*fd, path);
+            if (fd.ok()) ::close(*fd);
+            if (!r.ok()) {
+                ::closedir(d);
+                store_log().error("client {}: {}", mac_.to_string(), r.message());
+                return r;
+            }
         }
     }
     ::closedir(d);
+
+    // A client-made file's data file is created, and recorded as its data, without a sync of
+    // objects/ (create_data_file): nothing is promised until a stable WRITE or COMMIT, which
+    // sync it. Yet another call's journal sync can make that record durable first, and after a
+    // crash the file has no data file. Its unpromised writes are lost, as UNSTABLE writes may
+    // be: the file reads as zeros up to its size, instead of failing every READ.
+    bool recreated = false;
+    for (const auto& [id, object] : state_.objects) {
+        if (!object.has(DeltaObject::kData) || object.has(DeltaObject::kDead)) continue;
+        std::filesystem::path path = data_path(id);
+        struct stat st;
+        if (::stat(path.c_str(), &st) == 0 || errno != ENOENT) continue;
+        store_log().warn(
+            "client {}: {} is missing (its writes were never synced); it reads "
+            "as zeros",
+            mac_.to_string(), path.string());
+        Result<int> fd = env_.open(path, O_RDWR | O_CREAT, 0600);
+        if (!fd.ok()) {
+            store_log().error("client {}: {}", mac_.to_string(), fd.message());
+            return fd.failure();
+        }
+        ::close(*fd);
+        recreated = true;
+    }
+    if (recreated) {
+        if (Result<void> r = env_.sync_dir(objects_dir()); !r.ok()) {
+            store_log().error("client {}: {}", mac_.to_string(), r.message());
+            return r;
+        }
+    }
     store_log().debug("client {}: delta loaded: {} objects, {} entries", mac_.to_string(),
                       state_.objects.size(), state_.entries);
     return {};
@@ -135,35 +185,35 @@ Result<void> ClientViewImpl::replay(bool writable) {
         for (const Op& op : ops) state_.apply(op);
         return true;
     };
-    Result<bool> snap = read_snapshot(dir_ / "snapshot", apply);
+    Result<bool> snap = read_snapshot(env_, dir_ / "snapshot", apply);
     if (!snap.ok()) {
-        store_log().error("client {}: damaged snapshot in {}", mac_.to_string(), dir_.string());
-        return snap.error();
+        store_log().error("client {}: snapshot: {}", mac_.to_string(), snap.message());
+        return snap.failure();
     }
     std::error_code ec;
     snapshot_bytes_ = *snap ? std::filesystem::file_size(dir_ / "snapshot", ec) : 0;
     if (!writable) {
-        Result<bool> r = read_journal(dir_ / "journal", apply);
-        if (!r.ok()) return r.error();
+        Result<bool> r = read_journal(env_, dir_ / "journal", apply);
+        if (!r.ok()) return r.failure();
         return {};
     }
-    Result<std::unique_ptr<Journal>> journal = Journal::open(dir_ / "journal", apply);
+    Result<std::unique_ptr<Journal>> journal = Journal::open(env_, dir_ / "journal", apply);
     if (!journal.ok()) {
-        store_log().error("client {}: journal: {}", mac_.to_string(), journal.error().message());
-        return journal.error();
+        store_log().error("client {}: journal: {}", mac_.to_string(), journal.message());
+        return journal.failure();
     }
     journal_ = std::move(*journal);
     return {};
 }
 
 Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::inspect(
-    const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key,
+    const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key, Env& env,
     const std::filesystem::path& dir) {
-    std::shared_ptr<ClientViewImpl> view(new ClientViewImpl(mac, std::move(image), key));
+    std::shared_ptr<ClientViewImpl> view(new ClientViewImpl(mac, std::move(image), key, env));
     view->dir_ = dir;
     std::unique_lock lock(view->mu_);
-    Result<DeltaMeta> meta = load_delta_meta(dir / "delta.meta");
-    if (!meta.ok()) return meta.error();
+    Result<DeltaMeta> meta = load_delta_meta(env, dir / "delta.meta");
+    if (!meta.ok()) return meta.failure();
     if (meta->image != view->image_->name()) return errno_error(EXDEV);
     view->meta_ = *meta;
     if (Result<void> r = view->replay(false); !r.ok()) return r.error();
@@ -172,18 +222,15 @@ Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::inspect(
 
 Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops) {
     if (!journal_) return errno_error(EROFS);
+    // Its failure was logged when it stopped; not again for every call since.
+    if (journal_->stopped()) return errno_error(EIO);
     Result<uint64_t> position = journal_->append(encode_ops(ops));
-    if (!position.ok()) {
-        store_log().error("client {}: journal append failed: {}", mac_.to_string(),
-                          position.error().message());
-        return position.error().value() == ENOSPC ? position.error() : errno_error(EIO);
-    }
+    if (!position.ok()) return io_failed(position.failure());
     for (const Op& op : ops) state_.apply(op);
     if (journal_->bytes() > std::max(kCompactMinBytes, 2 * snapshot_bytes_)) {
         Result<void> r = compact_locked();
         if (!r.ok()) {
-            store_log().warn("client {}: compaction failed: {}", mac_.to_string(),
-                             r.error().message());
+            store_log().warn("client {}: compaction failed: {}", mac_.to_string(), r.message());
         }
     }
     return position;
@@ -192,13 +239,19 @@ Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops) {
 Result<void> ClientViewImpl::wait(const std::shared_ptr<Journal>& journal,
                                   uint64_t position) const {
     Result<void> r = journal->wait_durable(position);
-    if (!r.ok()) return errno_error(EIO);
+    // The journal logged its failure, once, when its fdatasync failed.
+    if (!r.ok()) return Error(errno_error(EIO), r.failure().context());
     return {};
+}
+
+Error ClientViewImpl::io_failed(const Error& e) const {
+    store_log().error("client {}: {}", mac_.to_string(), e.message());
+    return Error(errno_error(e.code().value() == ENOSPC ? ENOSPC : EIO), e.context());
 }
 
 Result<void> ClientViewImpl::compact_locked() {
     std::vector<std::string> records = state_.snapshot();
-    Result<void> r = write_snapshot(dir_ / "snapshot", records);
+    Result<void> r = write_snapshot(env_, dir_ / "snapshot", records);
     if (!r.ok()) return r;
     // The snapshot holds every journaled operation (and the unstable sizes, now durable too).
     unstable_.clear();
@@ -223,10 +276,10 @@ Result<void> ClientViewImpl::sync_objects_dir() const {
     // another caller's fsync of the same names is still running.
     std::lock_guard lock(dir_sync_mu_);
     if (!objects_dir_dirty_.exchange(false)) return {};
-    Result<void> r = fsync_dir(objects_dir());
+    Result<void> r = env_.sync_dir(objects_dir());
     if (!r.ok()) {
         objects_dir_dirty_ = true;
-        return errno_error(EIO);
+        return io_failed(r.failure());
     }
     return {};
 }
@@ -235,9 +288,9 @@ Result<std::shared_ptr<BackingFile>> ClientViewImpl::data_file(ObjectId id) cons
     std::lock_guard lock(files_mu_);
     auto it = files_.find(id);
     if (it != files_.end()) return it->second;
-    int fd = ::open(data_path(id).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return errno_error(EIO);
-    auto file = std::make_shared<BackingFile>(fd);
+    Result<int> fd = env_.open(data_path(id), O_RDWR | O_NOFOLLOW);
+    if (!fd.ok()) return io_failed(fd.failure());
+    auto file = std::make_shared<BackingFile>(*fd);
     if (files_.size() >= 256) files_.erase(files_.begin());
     files_.emplace(id, file);
     return file;
@@ -272,8 +325,11 @@ Result<void> ClientViewImpl::switch_image(std::shared_ptr<const ImageIndex> imag
     std::unique_lock lock(mu_);
     DeltaMeta meta = meta_;
     meta.image = image->name();
-    Result<void> saved = save_delta_meta(dir_ / "delta.meta", meta);
-    if (!saved.ok()) return saved;
+    Result<void> saved = save_delta_meta(env_, dir_ / "delta.meta", meta);
+    if (!saved.ok()) {
+        store_log().error("client {}: {}", mac_.to_string(), saved.message());
+        return saved;
+    }
     meta_ = meta;
     store_log().info("client {}: moved from image {} to {} keeping its delta", mac_.to_string(),
                      image_->name(), image->name());
@@ -289,13 +345,18 @@ Result<void> ClientViewImpl::reset() {
     // the old delta or none, never half of one.
     std::filesystem::path trash = dir_.parent_path() / (".trash-" + dir_.filename().string() + "-" +
                                                         std::to_string(random_salt()));
-    if (::rename(dir_.c_str(), trash.c_str()) != 0 && errno != ENOENT) return last_error();
-    Result<void> synced = fsync_dir(dir_.parent_path());
-    if (!synced.ok()) return synced;
+    Result<void> moved = env_.rename(dir_, trash);
+    if (moved.error() == std::errc::no_such_file_or_directory) moved = {};
+    if (moved.ok()) moved = env_.sync_dir(dir_.parent_path());
+    if (!moved.ok()) {
+        store_log().error("client {}: reset: {}", mac_.to_string(), moved.message());
+        return moved;
+    }
     journal_.reset();
     meta_.first_id = state_.next_id;  // ids are never reused, not even across a reset
-    std::error_code ec;
-    std::filesystem::remove_all(trash, ec);
+    if (Result<void> r = env_.remove_all(trash); !r.ok()) {
+        store_log().warn("client {}: {}", mac_.to_string(), r.message());
+    }
     Result<void> r = load();
     if (r.ok()) store_log().info("client {}: delta reset", mac_.to_string());
     return r;
