@@ -3,6 +3,7 @@
 #   - rootfarm_fuzz_seeds (make_seeds.cc): unit-test golden packets, kernel-style calls, and a
 #     journal, snapshot, .ids file and handles written by the store itself;
 #   - the configuration shipped in packaging/ and the example in README.md;
+#   - Raspberry Pi OS's cmdline.txt and fstab;
 #   - a FAT16 boot partition made by mkfs.vfat and mtools, and MBR and GPT tables made by
 #     sfdisk, cut after their last non-zero byte (the fat and partition targets read zeros
 #     past the input, fat_fuzz.cc and partition_fuzz.cc).
@@ -25,6 +26,16 @@ cmake --build "$build" --target rootfarm_fuzz_seeds >/dev/null
 mkdir -p "$corpus/config"
 cp "$root/packaging/rootfarm.toml" "$corpus/config/packaging"
 awk '/^```toml/ {on = 1; next} /^```/ {on = 0} on' "$root/README.md" >"$corpus/config/readme"
+
+# cmdline.txt and fstab as Raspberry Pi OS ships them (mode byte 0 and 1 of image_text_fuzz.cc).
+mkdir -p "$corpus/image_text"
+{ printf '\0'; printf '%s\n' 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet splash plymouth.ignore-serial-consoles cfg80211.ieee80211_regdom=GB'; } >"$corpus/image_text/cmdline-pios"
+{ printf '\0'; printf '%s\n' 'console=serial0 root=/dev/nfs nfsroot=10.0.0.1:/srv/pi,vers=3 rw ip=dhcp rootwait'; } >"$corpus/image_text/cmdline-nfs"
+{ printf '\1'; printf '%s\n' \
+    'proc            /proc           proc    defaults          0       0' \
+    'PARTUUID=4e639091-01  /boot/firmware  vfat    defaults          0       2' \
+    'PARTUUID=4e639091-02  /               ext4    defaults,noatime  0       1' \
+    '# a swapfile is not a swap partition, no line here; use  dphys-swapfile swap[on|off]  for that'; } >"$corpus/image_text/fstab-pios"
 
 # The file (its first $3 bytes if given) up to its last non-zero byte, rounded up to a sector.
 cut_zeros() {
