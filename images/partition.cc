@@ -64,6 +64,9 @@ Result<std::vector<Partition>> read_gpt(const Region& disk) {
         if (auto r = check_bounds(p, disk.size); !r) return r.error();
         out.push_back(p);
     }
+    // As for an MBR (read_partitions): a table whose entries are all unused (UEFI 2.10
+    // §5.3.3: a zero type GUID) lists no partition, so the file is no disk image to import.
+    if (out.empty()) return image_error(ImageErrc::kNotAnImage, "the GPT lists no partition");
     return out;
 }
 

@@ -123,6 +123,16 @@ TEST(Partition, ReadsGpt) {
     EXPECT_EQ((*parts)[1].offset, 3072u * 512);
 }
 
+// Found by fuzz/partition_fuzz.cc: a GPT of unused entries was an image with no partition.
+TEST(Partition, GptWithNoUsedEntryIsNotAnImage) {
+    TempDir dir;
+    EXPECT_EQ(read(dir, gpt_disk(0)).error(), make_error_code(ImageErrc::kNotAnImage));
+    auto disk = gpt_disk(128);
+    disk[1024] = 0;  // entries 1 and 3 get a zero type GUID: unused
+    disk[1024 + 256] = 0;
+    EXPECT_EQ(read(dir, disk).error(), make_error_code(ImageErrc::kNotAnImage));
+}
+
 TEST(Partition, GptWithAbsurdEntryCountIsRefused) {
     TempDir dir;
     EXPECT_EQ(read(dir, gpt_disk(1u << 30)).error(), make_error_code(ImageErrc::kNotAnImage));

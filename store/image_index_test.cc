@@ -228,6 +228,20 @@ TEST(ImageMetadata, ParsesEscapesAndRejectsBadLines) {
     EXPECT_EQ(m.at("boot/c").rdev_minor, 64u);
 }
 
+// Found by fuzz/image_metadata_fuzz.cc: a directory line with device numbers kept them, so
+// the entry did not survive format_metadata_line and parse_image_metadata again.
+TEST(ImageMetadata, DeviceNumbersOnlyForCharAndBlockDevices) {
+    auto m = parse_image_metadata("root\td\t755\t0\t0\t5\t1000\nroot/dev/sda\tb\t660\t0\t6\t8\t0\n",
+                                  "test");
+    ASSERT_EQ(m.size(), 2u);
+    EXPECT_EQ(m.at("root").rdev_major, 0u);
+    EXPECT_EQ(m.at("root").rdev_minor, 0u);
+    EXPECT_EQ(m.at("root").mode, 0755u);
+    EXPECT_EQ(m.at("root/dev/sda").rdev_major, 8u);
+    auto again = parse_image_metadata(format_metadata_line("root", m.at("root")), "test");
+    EXPECT_EQ(again.at("root").rdev_minor, m.at("root").rdev_minor);
+}
+
 }  // namespace
 }  // namespace rootfarm::store
 

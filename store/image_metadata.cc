@@ -62,6 +62,11 @@ std::unordered_map<std::string, MetadataEntry> parse_image_metadata(std::string_
             continue;
         }
         e.type = kTypes[type_index];
+        // Device numbers belong to c and b only (mknod(2) ignores them for other types, and
+        // format_metadata_line writes none): on another type's line they mean nothing.
+        if (e.type != FileType::kChar && e.type != FileType::kBlock) {
+            e.rdev_major = e.rdev_minor = 0;
+        }
         out[std::move(key)] = e;
     }
     return out;
