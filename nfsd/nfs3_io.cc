@@ -119,7 +119,8 @@ bool nfs3_write(Nfs3Call& c) {
     // The rest may block: begin_write creates or copies up the backing file on a first write
     // (a storm profile had 40 % of the server in the file creation, on the worker), and a
     // stable write waits for fdatasync. It runs on the blocking pool (blocking.h), writing with
-    // pwrite: ext4 buffered writes are punted to io_uring's own worker threads anyway.
+    // pwrite through the store (ClientView::write_data): ext4 buffered writes are punted to
+    // io_uring's own worker threads anyway.
     auto work = [view = c.view_ref, id = fh.id, offset, data, stable, xid, verf = c.write_verifier,
                  cred = c.cred, record = c.record, before = *before]() -> std::vector<uint8_t> {
         auto wcc_failure = [&](uint32_t status, const std::optional<store::WccAttr>& pre) {
@@ -135,20 +136,17 @@ bool nfs3_write(Nfs3Call& c) {
         auto target = view->begin_write(id);
         if (!target) return wcc_failure(to_nfs3_status(target.error()), std::nullopt);
         // The data points into the call record, which this job keeps alive.
-        size_t done = 0;
-        while (done < data.size()) {
-            ssize_t n = ::pwrite(target->file->fd(), data.data() + done, data.size() - done,
-                                 static_cast<off_t>(offset + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return wcc_failure(errno_to_nfs3(n < 0 ? errno : EIO), target->before);
-            done += static_cast<size_t>(n);
+        const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
+        if (auto w = view->write_data(id, *target, offset, bytes); !w.ok()) {
+            return wcc_failure(to_nfs3_status(w.error()), target->before);
         }
+        const size_t done = data.size();
         const bool sync = stable != kUnstable;
         auto after = view->end_write(id, offset, done, sync);
         if (!after) return wcc_failure(to_nfs3_status(after.error()), target->before);
         store::Attr post = *after;
-        // A write by anyone but the owner drops setuid/setgid (docs/pi-boot.md NFS 11), as the kernel's
-        // file_remove_privs() does for a local write.
+        // A write by anyone but the owner drops setuid/setgid (docs/pi-boot.md NFS 11), as the
+        // kernel's file_remove_privs() does for a local write.
         if ((post.mode & 06000) && cred.uid != post.uid && cred.uid != 0) {
             store::SetAttrArgs clear;
             clear.mode = post.mode & ~06000u;

@@ -219,6 +219,10 @@ class ClientView {
     // Copies lower data up on the first write (FICLONE, else copy_file_range); the caller then
     // writes into the returned file (e.g. with io_uring) and reports with end_write.
     virtual Result<WriteTarget> begin_write(ObjectId id) = 0;
+    // Writes `data` at `offset` into the file begin_write returned for `id`, through the
+    // store's Env (an error names the data file and the operation).
+    virtual Result<void> write_data(ObjectId id, const WriteTarget& target, uint64_t offset,
+                                    std::string_view data) = 0;
     // Records the write [offset, offset+count): size and mtime/ctime. With `stable`, data and
     // metadata are synced before it returns (FILE_SYNC); otherwise they wait for commit().
     virtual Result<Attr> end_write(ObjectId id, uint64_t offset, uint64_t count, bool stable) = 0;

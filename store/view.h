@@ -71,6 +71,8 @@ class ClientViewImpl final : public ClientView {
 
     Result<ReadTarget> open_read(ObjectId id) const override;
     Result<WriteTarget> begin_write(ObjectId id) override;
+    Result<void> write_data(ObjectId id, const WriteTarget& target, uint64_t offset,
+                            std::string_view data) override;
     Result<Attr> end_write(ObjectId id, uint64_t offset, uint64_t count, bool stable) override;
     Result<void> commit(ObjectId id) override;
 

@@ -66,6 +66,13 @@ void ClientViewImpl::drop_data_file(ObjectId id) {
     }
 }
 
+Result<void> ClientViewImpl::write_data(ObjectId id, const WriteTarget& target, uint64_t offset,
+                                        std::string_view data) {
+    Result<void> w = env_.pwrite(target.file->fd(), data_path(id), data, offset);
+    if (!w.ok()) return io_failed(w.failure());
+    return {};
+}
+
 Result<WriteTarget> ClientViewImpl::begin_write(ObjectId id) {
     return mutate<WriteTarget>([&](uint64_t& position) -> Result<WriteTarget> {
         std::optional<Obj> o = find(id);
