@@ -16,19 +16,19 @@
 // image's at the same path; its directories merge with the image's. Layers cannot remove an
 // image file. A missing layer is an error (the image would boot without its fix-ups). Hard links
 // within a tree (same inode) are one object. A directory's link count is 2 + its subdirectories
-// (docs/pi-boot.md NFS 15); a file's is the number of its names in the image. Object ids come from the
-// image's persisted IdMap. Immutable once built, so any number of threads may read it.
+// (docs/pi-boot.md NFS 15); a file's is the number of its names in the image. Object ids come from
+// the image's persisted IdMap. Immutable once built, so any number of threads may read it.
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/result.h"
 #include "store/store.h"
 
@@ -120,8 +120,8 @@ class ImageIndex {
     std::string names_;
     std::string text_;
 
-    mutable std::mutex files_mu_;
-    mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_;
+    mutable Mutex files_mu_;
+    mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_ GUARDED_BY(files_mu_);
 };
 
 }  // namespace rootfarm::store

@@ -107,7 +107,7 @@ Journal::~Journal() {
 
 Result<uint64_t> Journal::append(std::string_view payload) {
     std::string record = frame_record(payload);
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failed_) return failed_;
     size_t done = 0;
     while (done < record.size()) {
@@ -127,7 +127,7 @@ Result<uint64_t> Journal::append(std::string_view payload) {
 }
 
 Result<void> Journal::wait_durable(uint64_t position) {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     while (synced_ < position) {
         if (failed_) return failed_;
         if (syncing_) {
@@ -159,12 +159,12 @@ Result<void> Journal::wait_durable(uint64_t position) {
 }
 
 uint64_t Journal::end() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return base_ + end_;
 }
 
 Result<void> Journal::clear() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failed_) return failed_;
     uint64_t position = base_ + end_;
     if (::ftruncate(fd_, static_cast<off_t>(kJournalMagic.size())) != 0 || ::fdatasync(fd_) != 0) {
@@ -180,12 +180,12 @@ Result<void> Journal::clear() {
 }
 
 uint64_t Journal::bytes() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return end_ - kJournalMagic.size();
 }
 
 uint64_t Journal::syncs() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return syncs_;
 }
 

@@ -59,7 +59,7 @@ Result<void> ClientViewImpl::copy_up(const Obj& o, uint64_t length) {
         ::unlink(path.c_str());
         return r.error().value() == ENOSPC ? r : errno_error(EIO);
     }
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     files_.insert_or_assign(o.id, std::move(file));
     return {};
 }
@@ -69,14 +69,14 @@ Result<void> ClientViewImpl::create_data_file(ObjectId id) {
     if (fd < 0) return errno_error(errno == ENOSPC ? ENOSPC : EIO);
     // No data to lose yet: the directory is synced with the first stable write or COMMIT.
     objects_dir_dirty_ = true;
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     files_.insert_or_assign(id, std::make_shared<BackingFile>(fd));
     return {};
 }
 
 void ClientViewImpl::drop_data_file(ObjectId id) {
     {
-        std::lock_guard lock(files_mu_);
+        MutexLock lock(files_mu_);
         files_.erase(id);
     }
     std::shared_lock lock(mu_);
@@ -109,7 +109,7 @@ Result<WriteTarget> ClientViewImpl::begin_write(ObjectId id) {
         txn.touch(*o).flags |= DeltaObject::kData;
         Result<uint64_t> p = commit_ops(txn.ops());
         if (!p.ok()) {
-            std::lock_guard lock(files_mu_);
+            MutexLock lock(files_mu_);
             files_.erase(id);
             return p.error();
         }
