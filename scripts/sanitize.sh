@@ -25,7 +25,7 @@ asan_targets=(rootfarm core_test store_test clients_test nfsd_wire_test nfsd_tes
 tsan_targets=(rootfarm core_test store_test clients_test nfsd_wire_test nfsd_blocking_test
     nfsd_serve_test)
 # ctest names are Suite.Test (gtest_discover_tests).
-tsan_tests='^(Loop|Drc|BlockingPool|ReplyChannel|Concurrency|Journal|ClientRegistry|Clients|Leases|NfsServe)'
+tsan_tests='^(Loop|LoopDeathTest|Metrics|Drc|NfsBlocking|NfsServe|ClientRegistry|ClientsTest|Leases|LeaseFile|Concurrency|CookieTest|Crash|GenerateTest|IdMap|ImageIndexTest|ImageMetadata|Journal|NamesTest|PersistenceTest|Snapshot|Unprivileged|ViewTest)\.'
 
 timed() {
     local what=$1
