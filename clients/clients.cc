@@ -16,49 +16,6 @@ constexpr std::chrono::milliseconds kLeaseFlush{500};
 
 }  // namespace
 
-// One Pi's life since the server started. Guarded by `mu`, but for `last_nfs`, which every NFS
-// call stores.
-struct Clients::Life {
-    std::mutex mu;
-    BootPhase phase = BootPhase::kUnknown;
-    std::chrono::system_clock::time_point phase_since{};
-    std::chrono::system_clock::time_point last_boot{};
-    uint64_t boots = 0;
-    bool mounted = false;
-    Clock::time_point rebooted{};  // the last boot ROM DISCOVER
-    std::atomic<Clock::rep> last_nfs{Clock::time_point::min().time_since_epoch().count()};
-    std::atomic<bool> up{false};  // phase == kUp, read without the lock
-    // The boot being handled: what start_boot applied, so the other first requests of the same
-    // boot (a Pi 4 reads config.txt up to four times, then MNTs) cost nothing.
-    bool booting = false;
-    std::string booted_image;
-    std::string booted_hostname;
-    // The store hands out one view per client for its whole life (a reset or a move to another
-    // image happens inside it), so it can be kept here.
-    std::shared_ptr<store::ClientView> view;
-
-    // The current (or last) boot, for status and hints.
-    Clock::time_point phase_at{};  // when `phase` began
-    Clock::time_point boot_at{};   // its first signal
-    std::vector<PhaseSpan> timeline;
-    std::vector<Clock::time_point> timeline_at;
-    std::optional<std::chrono::milliseconds> last_boot_duration;
-    std::vector<Clock::time_point> recent_boots;  // within kBootLoopWindow
-    // Evidence from the services, kept until the Pi is up again.
-    std::string unknown_serial_path;
-    std::string mount_refused;
-    std::string cmdline;
-    uint32_t tftp_timeouts = 0;
-    std::string last_timeout_file;
-    // What tick() logged last, so each change is one line.
-    BootPhase logged_phase = BootPhase::kUnknown;
-    std::string logged_hint_kinds;
-
-    Clock::time_point last_call() const {
-        return Clock::time_point(Clock::duration(last_nfs.load(std::memory_order_relaxed)));
-    }
-};
-
 Clients::Clients(const Config& config, store::Store* store)
     : registry_(config),
       store_(store),
@@ -80,7 +37,7 @@ Clients::Clients(const Config& config, store::Store* store)
 
 Clients::~Clients() {
     {
-        std::lock_guard lock(writer_mu_);
+        MutexLock lock(writer_mu_);
         writer_stop_ = true;
     }
     writer_cv_.notify_all();
@@ -100,14 +57,14 @@ std::optional<ClientInfo> Clients::admit(const MacAddr& mac, bool is_raspberry_p
 }
 
 std::shared_ptr<Clients::Life> Clients::find_life(const MacAddr& mac) const {
-    std::shared_lock lock(lives_mu_);
+    ReaderLock lock(lives_mu_);
     auto it = lives_.find(mac);
     return it == lives_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<Clients::Life> Clients::life_of(const MacAddr& mac) {
     if (auto life = find_life(mac)) return life;
-    std::unique_lock lock(lives_mu_);
+    WriterLock lock(lives_mu_);
     auto& slot = lives_[mac];
     if (!slot) slot = std::make_shared<Life>();
     return slot;
@@ -135,7 +92,7 @@ Result<size_t> Clients::write_identity(const ClientInfo& client, store::ClientVi
 }
 
 Result<void> Clients::start_boot(const ClientInfo& client, Life& life, bool identity) {
-    std::lock_guard lock(life.mu);
+    MutexLock lock(life.mu);
     const Clock::time_point now = now_();
     const bool moved = life.booting && life.booted_image == client.image;
     const bool named = life.booting && life.booted_hostname == client.hostname;
@@ -153,7 +110,7 @@ Result<void> Clients::start_boot(const ClientInfo& client, Life& life, bool iden
         if (current && *current != client.image) {
             bool keep;
             {
-                std::lock_guard config_lock(config_mu_);
+                MutexLock config_lock(config_mu_);
                 keep = keep_delta_;
             }
             if (auto r = store_->switch_image(client.mac, client.image, keep); !r) {
@@ -189,7 +146,7 @@ Result<std::shared_ptr<store::ClientView>> Clients::view(const ClientInfo& clien
         }
     }
     {
-        std::lock_guard lock(life->mu);
+        MutexLock lock(life->mu);
         if (life->view) return life->view;
     }
     Result<std::shared_ptr<store::ClientView>> v = store_->view(client.mac, client.image);
@@ -201,7 +158,7 @@ Result<std::shared_ptr<store::ClientView>> Clients::view(const ClientInfo& clien
         }
     }
     if (v) {
-        std::lock_guard lock(life->mu);
+        MutexLock lock(life->mu);
         life->view = *v;
     }
     return v;
@@ -246,7 +203,7 @@ void Clients::set_phase(const MacAddr& mac, Life& life, BootPhase phase) {
         life.tftp_timeouts = 0;
         std::vector<std::function<void(const MacAddr&, std::chrono::milliseconds)>> listeners;
         {
-            std::lock_guard lock(config_mu_);
+            MutexLock lock(config_mu_);
             listeners = boot_listeners_;
         }
         for (const auto& fn : listeners) fn(mac, took);
@@ -263,7 +220,7 @@ void Clients::record(const MacAddr& mac, BootEvent event) {
         // Never waits behind a boot's store work (start_boot holds the lock through an image
         // index or ssh-keygen) once the Pi is up.
         if (life->up.load(std::memory_order_relaxed)) return;
-        std::lock_guard lock(life->mu);
+        MutexLock lock(life->mu);
         if (life->phase != BootPhase::kUp) {
             life->booting = false;  // the boot is over: its system runs
             life->mounted = true;   // a call after a restart of ours: it has its root
@@ -273,7 +230,7 @@ void Clients::record(const MacAddr& mac, BootEvent event) {
     }
     std::shared_ptr<Life> life = life_of(mac);
     const Clock::time_point now = now_();
-    std::lock_guard lock(life->mu);
+    MutexLock lock(life->mu);
     const BootPhase phase = life->phase;
     switch (event) {
         case BootEvent::kDhcpRomDiscover:
@@ -333,7 +290,7 @@ BootPhase Clients::phase_of(const Life& life, Clock::time_point now) const {
 
 void Clients::note(const MacAddr& mac, Trouble trouble, std::string detail) {
     std::shared_ptr<Life> life = life_of(mac);
-    std::lock_guard lock(life->mu);
+    MutexLock lock(life->mu);
     switch (trouble) {
         case Trouble::kUnknownSerial:
             life->unknown_serial_path = std::move(detail);
@@ -415,13 +372,13 @@ std::string Clients::hint_of(const ClientInfo& info, const Life& life, Clock::ti
 void Clients::tick() {
     std::vector<std::pair<MacAddr, std::shared_ptr<Life>>> lives;
     {
-        std::shared_lock lock(lives_mu_);
+        ReaderLock lock(lives_mu_);
         lives.assign(lives_.begin(), lives_.end());
     }
     const Clock::time_point now = now_();
     for (auto& [mac, life] : lives) {
         auto info = registry_.by_mac(mac);
-        std::lock_guard lock(life->mu);
+        MutexLock lock(life->mu);
         const BootPhase phase = phase_of(*life, now);
         if (phase != life->logged_phase) {
             clients_log().info("{}: {} -> {}", mac.to_string(), to_string(life->logged_phase),
@@ -439,7 +396,7 @@ void Clients::tick() {
 }
 
 void Clients::on_boot_complete(std::function<void(const MacAddr&, std::chrono::milliseconds)> fn) {
-    std::lock_guard lock(config_mu_);
+    MutexLock lock(config_mu_);
     boot_listeners_.push_back(std::move(fn));
 }
 
@@ -454,7 +411,7 @@ PiStatus Clients::status(const MacAddr& mac) const {
         }
     }
     if (std::shared_ptr<Life> life = find_life(mac)) {
-        std::lock_guard lock(life->mu);
+        MutexLock lock(life->mu);
         const Clock::time_point now = now_();
         s.phase = phase_of(*life, now);
         s.phase_since = life->phase_since;
@@ -478,6 +435,7 @@ PiStatus Clients::status(const MacAddr& mac) const {
         s.hint = hint_of(s.info, *life, now, s.overlay_bytes);
     } else if (quota_ > 0 && s.overlay_bytes >= quota_) {
         Life none;
+        MutexLock lock(none.mu);
         s.hint = hint_of(s.info, none, now_(), s.overlay_bytes);
     }
     return s;
@@ -494,7 +452,7 @@ std::vector<PiStatus> Clients::status_all() const {
 Result<void> Clients::reset(const MacAddr& mac, bool force) {
     if (store_ == nullptr) return std::errc::no_such_device;
     if (std::shared_ptr<Life> life = find_life(mac)) {
-        std::lock_guard lock(life->mu);
+        MutexLock lock(life->mu);
         const Clock::time_point now = now_();
         const bool active = life->mounted && life->last_call() != Clock::time_point::min() &&
                             now - life->last_call() < idle_after();
@@ -515,7 +473,7 @@ std::vector<std::string> Clients::reconfigure(const Config& config) {
     RegistryChanges changes = registry_.reconfigure(config);
     std::vector<std::function<void(const Config&)>> listeners;
     {
-        std::lock_guard lock(config_mu_);
+        MutexLock lock(config_mu_);
         keep_delta_ = config.defaults.on_image_change == DefaultsConfig::OnImageChange::kKeep;
         idle_after_s_.store(config.defaults.idle_after, std::memory_order_relaxed);
         listeners = listeners_;
@@ -540,7 +498,7 @@ std::vector<std::string> Clients::reconfigure(const Config& config) {
         if (!life || store_ == nullptr) continue;
         std::shared_ptr<store::ClientView> view;
         {
-            std::lock_guard lock(life->mu);
+            MutexLock lock(life->mu);
             view = life->view;
             life->booted_hostname = info->hostname;
         }
@@ -552,17 +510,18 @@ std::vector<std::string> Clients::reconfigure(const Config& config) {
 }
 
 void Clients::on_reconfigure(std::function<void(const Config&)> fn) {
-    std::lock_guard lock(config_mu_);
+    MutexLock lock(config_mu_);
     listeners_.push_back(std::move(fn));
 }
 
-Clients::Leases Clients::leases() {
+// The lock leaves with the returned object, where the analysis cannot follow it.
+Clients::Leases Clients::leases() NO_THREAD_SAFETY_ANALYSIS {
     return Leases{std::unique_lock(leases_mu_), leases_table_};
 }
 
 void Clients::leases_changed() {
     {
-        std::lock_guard lock(writer_mu_);
+        MutexLock lock(writer_mu_);
         writer_wanted_ = true;
     }
     writer_cv_.notify_one();
@@ -572,7 +531,7 @@ void Clients::flush_leases() {
     std::string text;
     uint64_t version = 0;
     {
-        std::lock_guard lock(leases_mu_);
+        MutexLock lock(leases_mu_);
         if (leases_table_.version() == saved_version_) return;
         text = leases_table_.serialize();
         version = leases_table_.version();
@@ -581,27 +540,29 @@ void Clients::flush_leases() {
         clients_log().error("saving leases: {}", r.message());
         return;
     }
-    std::lock_guard lock(leases_mu_);
+    MutexLock lock(leases_mu_);
     saved_version_ = version;
     ++lease_writes_;
 }
 
 uint64_t Clients::lease_writes() const {
-    std::lock_guard lock(leases_mu_);
+    MutexLock lock(leases_mu_);
     return lease_writes_;
 }
 
 void Clients::lease_writer() {
-    std::unique_lock lock(writer_mu_);
+    MutexLock lock(writer_mu_);
     while (!writer_stop_) {
         // Once a second, phases that come from silence (idle) and hints that come from time
         // (no MNT after the kernel) are logged as they appear.
-        writer_cv_.wait_for(lock, std::chrono::seconds(1),
-                            [this] { return writer_wanted_ || writer_stop_; });
+        writer_cv_.wait_for(lock, std::chrono::seconds(1), [this]() REQUIRES(writer_mu_) {
+            return writer_wanted_ || writer_stop_;
+        });
         if (writer_stop_) break;
         if (writer_wanted_) {
             // Gather what else arrives in the interval into the same write.
-            writer_cv_.wait_for(lock, kLeaseFlush, [this] { return writer_stop_; });
+            writer_cv_.wait_for(lock, kLeaseFlush,
+                                [this]() REQUIRES(writer_mu_) { return writer_stop_; });
             writer_wanted_ = false;
             lock.unlock();
             flush_leases();

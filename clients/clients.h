@@ -14,12 +14,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -29,6 +26,7 @@
 #include "clients/phase.h"
 #include "clients/registry.h"
 #include "core/config.h"
+#include "core/mutex.h"
 #include "core/result.h"
 #include "store/store.h"
 
@@ -148,10 +146,10 @@ class Clients {
     // --- DHCP leases ----------------------------------------------------------------------
     // The lease table, locked while the returned object lives.
     struct Leases {
-        std::unique_lock<std::mutex> lock;
+        std::unique_lock<Mutex> lock;
         LeaseTable& table;
     };
-    Leases leases();
+    Leases leases() EXCLUDES(leases_mu_);
     // Asks for the table to be written to <state_dir>/leases: batched, at most once per
     // kLeaseFlush, on a thread of the owner's, durable (write, fsync, rename, fsync dir).
     void leases_changed();
@@ -163,47 +161,91 @@ class Clients {
     void set_clock(std::function<Clock::time_point()> now) { now_ = std::move(now); }
 
   private:
-    struct Life;
-    std::shared_ptr<Life> life_of(const MacAddr& mac);
-    std::shared_ptr<Life> find_life(const MacAddr& mac) const;
-    Result<void> start_boot(const ClientInfo& client, Life& life, bool identity);
-    bool in_use(const Life& life, Clock::time_point now) const;
-    BootPhase phase_of(const Life& life, Clock::time_point now) const;
-    void set_phase(const MacAddr& mac, Life& life, BootPhase phase);
+    // One Pi's life since the server started. Guarded by `mu`, but for `last_nfs`, which every NFS
+    // call stores.
+    struct Life {
+        Mutex mu;
+        BootPhase phase GUARDED_BY(mu) = BootPhase::kUnknown;
+        std::chrono::system_clock::time_point phase_since GUARDED_BY(mu) = {};
+        std::chrono::system_clock::time_point last_boot GUARDED_BY(mu) = {};
+        uint64_t boots GUARDED_BY(mu) = 0;
+        bool mounted GUARDED_BY(mu) = false;
+        Clock::time_point rebooted GUARDED_BY(mu) = {};  // the last boot ROM DISCOVER
+        std::atomic<Clock::rep> last_nfs{Clock::time_point::min().time_since_epoch().count()};
+        std::atomic<bool> up{false};  // phase == kUp, read without the lock
+        // The boot being handled: what start_boot applied, so the other first requests of the same
+        // boot (a Pi 4 reads config.txt up to four times, then MNTs) cost nothing.
+        bool booting GUARDED_BY(mu) = false;
+        std::string booted_image GUARDED_BY(mu);
+        std::string booted_hostname GUARDED_BY(mu);
+        // The store hands out one view per client for its whole life (a reset or a move to another
+        // image happens inside it), so it can be kept here.
+        std::shared_ptr<store::ClientView> view GUARDED_BY(mu);
+
+        // The current (or last) boot, for status and hints.
+        Clock::time_point phase_at GUARDED_BY(mu) = {};  // when `phase` began
+        Clock::time_point boot_at GUARDED_BY(mu) = {};   // its first signal
+        std::vector<PhaseSpan> timeline GUARDED_BY(mu);
+        std::vector<Clock::time_point> timeline_at GUARDED_BY(mu);
+        std::optional<std::chrono::milliseconds> last_boot_duration GUARDED_BY(mu);
+        std::vector<Clock::time_point> recent_boots GUARDED_BY(mu);  // within kBootLoopWindow
+        // Evidence from the services, kept until the Pi is up again.
+        std::string unknown_serial_path GUARDED_BY(mu);
+        std::string mount_refused GUARDED_BY(mu);
+        std::string cmdline GUARDED_BY(mu);
+        uint32_t tftp_timeouts GUARDED_BY(mu) = 0;
+        std::string last_timeout_file GUARDED_BY(mu);
+        // What tick() logged last, so each change is one line.
+        BootPhase logged_phase GUARDED_BY(mu) = BootPhase::kUnknown;
+        std::string logged_hint_kinds GUARDED_BY(mu);
+
+        Clock::time_point last_call() const {
+            return Clock::time_point(Clock::duration(last_nfs.load(std::memory_order_relaxed)));
+        }
+    };
+
+    std::shared_ptr<Life> life_of(const MacAddr& mac) EXCLUDES(lives_mu_);
+    std::shared_ptr<Life> find_life(const MacAddr& mac) const EXCLUDES(lives_mu_);
+    Result<void> start_boot(const ClientInfo& client, Life& life, bool identity) EXCLUDES(life.mu);
+    bool in_use(const Life& life, Clock::time_point now) const REQUIRES(life.mu);
+    BootPhase phase_of(const Life& life, Clock::time_point now) const REQUIRES(life.mu);
+    void set_phase(const MacAddr& mac, Life& life, BootPhase phase) REQUIRES(life.mu);
     Result<size_t> write_identity(const ClientInfo& client, store::ClientView& view);
     // The hints, joined; `kinds`, when given, gets one letter per hint (which hints, whatever
     // their counts and ages say), so the log gets a line when a hint comes, not every tick.
     std::string hint_of(const ClientInfo& info, const Life& life, Clock::time_point now,
-                        uint64_t overlay_bytes, std::string* kinds = nullptr) const;
-    void lease_writer();
+                        uint64_t overlay_bytes, std::string* kinds = nullptr) const
+        REQUIRES(life.mu);
+    void lease_writer() EXCLUDES(writer_mu_);
 
     ClientRegistry registry_;
     store::Store* const store_;
     std::function<Clock::time_point()> now_;
 
-    mutable std::mutex config_mu_;
-    bool keep_delta_;  // [defaults] on_image_change = "keep"
+    mutable Mutex config_mu_;
+    bool keep_delta_ GUARDED_BY(config_mu_);  // [defaults] on_image_change = "keep"
     // Read on every status and reset, changed by a reload: seconds, atomically.
     std::atomic<int64_t> idle_after_s_;
     std::chrono::seconds idle_after() const {
         return std::chrono::seconds(idle_after_s_.load(std::memory_order_relaxed));
     }
     uint64_t quota_;  // [store] client_quota, for the hint
-    std::vector<std::function<void(const Config&)>> listeners_;
-    std::vector<std::function<void(const MacAddr&, std::chrono::milliseconds)>> boot_listeners_;
+    std::vector<std::function<void(const Config&)>> listeners_ GUARDED_BY(config_mu_);
+    std::vector<std::function<void(const MacAddr&, std::chrono::milliseconds)>> boot_listeners_
+        GUARDED_BY(config_mu_);
 
-    mutable std::shared_mutex lives_mu_;
-    std::unordered_map<MacAddr, std::shared_ptr<Life>> lives_;
+    mutable SharedMutex lives_mu_;
+    std::unordered_map<MacAddr, std::shared_ptr<Life>> lives_ GUARDED_BY(lives_mu_);
 
     std::filesystem::path leases_path_;
-    mutable std::mutex leases_mu_;
-    LeaseTable leases_table_;
-    uint64_t saved_version_ = 0;
-    uint64_t lease_writes_ = 0;
-    std::mutex writer_mu_;
-    std::condition_variable writer_cv_;
-    bool writer_wanted_ = false;
-    bool writer_stop_ = false;
+    mutable Mutex leases_mu_;
+    LeaseTable leases_table_ GUARDED_BY(leases_mu_);
+    uint64_t saved_version_ GUARDED_BY(leases_mu_) = 0;
+    uint64_t lease_writes_ GUARDED_BY(leases_mu_) = 0;
+    Mutex writer_mu_;
+    CondVar writer_cv_;
+    bool writer_wanted_ GUARDED_BY(writer_mu_) = false;
+    bool writer_stop_ GUARDED_BY(writer_mu_) = false;
     std::thread writer_;
 };
 

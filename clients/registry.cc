@@ -2,7 +2,6 @@
 
 #include <cctype>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 namespace rootfarm {
@@ -43,7 +42,7 @@ ClientInfo ClientRegistry::from_config(const ClientConfig& cc) const {
 }
 
 RegistryChanges ClientRegistry::reconfigure(const Config& config) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     RegistryChanges changes;
     defaults_ = config.defaults;
     std::unordered_map<MacAddr, ClientInfo> next;
@@ -90,7 +89,7 @@ RegistryChanges ClientRegistry::reconfigure(const Config& config) {
 }
 
 DefaultsConfig ClientRegistry::defaults() const {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     return defaults_;
 }
 
@@ -104,7 +103,7 @@ std::string ClientRegistry::default_hostname(const ClientInfo& c) const {
 }
 
 std::optional<ClientInfo> ClientRegistry::by_mac(const MacAddr& mac) const {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     auto it = clients_.find(mac);
     if (it == clients_.end()) return std::nullopt;
     return it->second;
@@ -113,7 +112,7 @@ std::optional<ClientInfo> ClientRegistry::by_mac(const MacAddr& mac) const {
 std::optional<ClientInfo> ClientRegistry::by_ip(Ipv4 ip) const {
     std::function<std::optional<MacAddr>(Ipv4)> neighbours;
     {
-        std::shared_lock lock(mu_);
+        ReaderLock lock(mu_);
         if (auto it = by_ip_.find(ip); it != by_ip_.end()) {
             if (auto c = clients_.find(it->second); c != clients_.end()) return c->second;
         }
@@ -123,7 +122,7 @@ std::optional<ClientInfo> ClientRegistry::by_ip(Ipv4 ip) const {
     if (!neighbours) return std::nullopt;
     const auto mac = neighbours(ip);
     if (!mac) return std::nullopt;
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     auto c = clients_.find(*mac);
     if (c == clients_.end()) return std::nullopt;
     ClientInfo info = c->second;
@@ -134,7 +133,7 @@ std::optional<ClientInfo> ClientRegistry::by_ip(Ipv4 ip) const {
 
 std::optional<ClientInfo> ClientRegistry::by_serial(std::string_view serial) const {
     const std::string asked = canonical_serial(serial);
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     for (const auto& [mac, c] : clients_) {
         if (serial_matches(c.serial, asked)) return c;
     }
@@ -142,7 +141,7 @@ std::optional<ClientInfo> ClientRegistry::by_serial(std::string_view serial) con
 }
 
 std::vector<ClientInfo> ClientRegistry::all() const {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     std::vector<ClientInfo> out;
     out.reserve(clients_.size());
     for (const auto& [mac, c] : clients_) out.push_back(c);
@@ -150,7 +149,7 @@ std::vector<ClientInfo> ClientRegistry::all() const {
 }
 
 ClientInfo ClientRegistry::enroll(const MacAddr& mac) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     auto [it, inserted] = clients_.try_emplace(mac);
     if (inserted) {
         it->second.mac = mac;
@@ -161,7 +160,7 @@ ClientInfo ClientRegistry::enroll(const MacAddr& mac) {
 }
 
 void ClientRegistry::learn_ip(const MacAddr& mac, Ipv4 ip) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     auto it = clients_.find(mac);
     if (it == clients_.end()) return;
     // A configured static address is authoritative.
@@ -173,7 +172,7 @@ void ClientRegistry::learn_ip(const MacAddr& mac, Ipv4 ip) {
 
 void ClientRegistry::learn_serial(const MacAddr& mac, std::string_view serial,
                                   std::string_view model) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     auto it = clients_.find(mac);
     if (it == clients_.end()) return;
     ClientInfo& c = it->second;
@@ -186,7 +185,7 @@ void ClientRegistry::learn_serial(const MacAddr& mac, std::string_view serial,
 }
 
 void ClientRegistry::set_neighbour_source(std::function<std::optional<MacAddr>(Ipv4)> fn) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     neighbours_ = std::move(fn);
 }
 

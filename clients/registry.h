@@ -5,13 +5,13 @@
 
 #include <functional>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "core/config.h"
+#include "core/mutex.h"
 #include "core/net.h"
 
 namespace rootfarm {
@@ -67,13 +67,13 @@ class ClientRegistry {
 
   private:
     std::string default_hostname(const ClientInfo& c) const;
-    ClientInfo from_config(const ClientConfig& cc) const;
+    ClientInfo from_config(const ClientConfig& cc) const REQUIRES_SHARED(mu_);
 
-    mutable std::shared_mutex mu_;
-    DefaultsConfig defaults_;
-    std::unordered_map<MacAddr, ClientInfo> clients_;
-    std::unordered_map<Ipv4, MacAddr> by_ip_;
-    std::function<std::optional<MacAddr>(Ipv4)> neighbours_;
+    mutable SharedMutex mu_;
+    DefaultsConfig defaults_ GUARDED_BY(mu_);
+    std::unordered_map<MacAddr, ClientInfo> clients_ GUARDED_BY(mu_);
+    std::unordered_map<Ipv4, MacAddr> by_ip_ GUARDED_BY(mu_);
+    std::function<std::optional<MacAddr>(Ipv4)> neighbours_ GUARDED_BY(mu_);
 };
 
 // Reads the kernel's neighbour table for `ip`.

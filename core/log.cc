@@ -3,7 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <array>
-#include <mutex>
+
+#include "core/mutex.h"
 
 namespace rootfarm {
 
@@ -11,12 +12,12 @@ namespace {
 
 constexpr std::array<const char*, 6> kServices = {"core", "store", "nfs", "tftp", "dhcp", "pis"};
 
-std::mutex g_mu;
-spdlog::level::level_enum g_level = spdlog::level::info;
+Mutex g_mu;
+spdlog::level::level_enum g_level GUARDED_BY(g_mu) = spdlog::level::info;
 
 spdlog::logger& get(const char* name) {
     if (auto existing = spdlog::get(name)) return *existing;
-    std::lock_guard lock(g_mu);
+    MutexLock lock(g_mu);
     if (auto existing = spdlog::get(name)) return *existing;
     auto logger = spdlog::stderr_color_mt(name);
     logger->set_level(g_level);
@@ -32,7 +33,7 @@ bool setup_logging(std::string_view level) {
     // from_str answers "off" for anything it does not know; accept "off" only when asked for.
     if (parsed == spdlog::level::off && name != "off") return false;
     {
-        std::lock_guard lock(g_mu);
+        MutexLock lock(g_mu);
         g_level = parsed;
     }
     for (const char* service : kServices) get(service).set_level(parsed);

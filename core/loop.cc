@@ -132,7 +132,7 @@ void Loop::cancel_op(uint64_t user_data) {
 
 void Loop::post(std::function<void()> fn) {
     {
-        std::lock_guard lock(posted_mu_);
+        MutexLock lock(posted_mu_);
         posted_.push_back(std::move(fn));
     }
     const uint64_t one = 1;
@@ -148,7 +148,7 @@ void Loop::stop() {
 void Loop::drain_posted() {
     std::vector<std::function<void()>> batch;
     {
-        std::lock_guard lock(posted_mu_);
+        MutexLock lock(posted_mu_);
         batch.swap(posted_);
     }
     for (auto& fn : batch) fn();

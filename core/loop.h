@@ -9,10 +9,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/net.h"
 #include "core/result.h"
 #include "core/timer_wheel.h"
@@ -255,8 +255,8 @@ class Loop {
 
     int wake_fd_ = -1;
     uint64_t wake_value_ = 0;
-    std::mutex posted_mu_;
-    std::vector<std::function<void()>> posted_;
+    Mutex posted_mu_;
+    std::vector<std::function<void()>> posted_ GUARDED_BY(posted_mu_);
     std::atomic<bool> stop_requested_{false};
 };
 

@@ -172,7 +172,9 @@ TEST(Loop, LargeReplyIsWrittenWholeToASlowReader) {
             queued_after_send = conn.queued_bytes();
             conn.close(/*graceful=*/true);
         }
-        size_t queued_after_send = 0;
+        // Atomic: the test thread learns it was written through the socket's close, an order
+        // ThreadSanitizer cannot see.
+        std::atomic<size_t> queued_after_send = 0;
     } handler;
     uint16_t port = 0;
     LoopThread t([&](Loop& loop) { port = *loop.listen_tcp(kLocalhost, 0, &handler); });
@@ -188,7 +190,7 @@ TEST(Loop, LargeReplyIsWrittenWholeToASlowReader) {
     uint8_t extra;
     EXPECT_EQ(::recv(fd, &extra, 1, 0), 0) << "graceful close after the last byte";
     // The reply was queued whole before the kernel took any of it.
-    EXPECT_EQ(handler.queued_after_send, size_t{8} << 20);
+    EXPECT_EQ(handler.queued_after_send.load(), size_t{8} << 20);
     ::close(fd);
 }
 

@@ -7,7 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <mutex>
+
+#include "core/mutex.h"
 
 namespace rootfarm::metrics {
 
@@ -29,8 +30,8 @@ Shard g_shards[kShards];
 std::atomic<unsigned> g_next_shard{0};
 thread_local unsigned t_shard = kShards;  // kShards: none taken yet
 
-std::mutex g_slots_mu;
-uint32_t g_next_slot = kSinkSlots;
+Mutex g_slots_mu;
+uint32_t g_next_slot GUARDED_BY(g_slots_mu) = kSinkSlots;
 
 std::atomic<uint64_t>* my_shard() {
     unsigned s = t_shard;
@@ -53,7 +54,7 @@ uint64_t read_slot(uint32_t slot) {
 }
 
 uint32_t allocate_slots(uint32_t n, std::string_view name) {
-    std::lock_guard lock(g_slots_mu);
+    MutexLock lock(g_slots_mu);
     if (kSlots - g_next_slot < n) die("no slot left for " + std::string(name));
     const uint32_t first = g_next_slot;
     g_next_slot += n;
@@ -200,7 +201,7 @@ struct Registry::Impl {
                 die(std::string(name) + ": bad label name '" + label + "'");
             }
         }
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         Family* f = nullptr;
         for (Family& each : families) {
             if (each.name == name) f = &each;
@@ -235,8 +236,9 @@ struct Registry::Impl {
         return {f, first};
     }
 
-    mutable std::mutex mu;
-    std::deque<Family> families;  // a deque: histograms point into their family's bounds_ns
+    mutable Mutex mu;
+    std::deque<Family> families
+        GUARDED_BY(mu);  // a deque: histograms point into their family's bounds_ns
 };
 
 Registry::Registry() : impl_(std::make_unique<Impl>()) {}
@@ -259,7 +261,7 @@ Histogram Registry::histogram(std::string_view name, std::string_view help, cons
 }
 
 void Registry::write(Exposition& out) const {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     for (const Impl::Family& f : impl_->families) {
         if (f.kind == Impl::Kind::kCounter) {
             out.family(f.name, f.help, "counter");

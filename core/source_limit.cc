@@ -23,7 +23,7 @@ void SourceLimiter::set_over(Bucket& b, bool over) {
 
 bool SourceLimiter::charge(uint64_t source, Clock::time_point now) {
     if (options_.per_second <= 0) return true;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (now >= next_report_) report(now);
     auto it = buckets_.find(source);
     if (it == buckets_.end()) {
@@ -53,7 +53,7 @@ void SourceLimiter::refuse(Bucket& b, uint64_t source) {
 
 bool SourceLimiter::blocked(uint64_t source, Clock::time_point now) {
     if (over_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (now >= next_report_) report(now);
     auto it = buckets_.find(source);
     if (it == buckets_.end()) return false;
@@ -68,7 +68,7 @@ bool SourceLimiter::blocked(uint64_t source, Clock::time_point now) {
 }
 
 size_t SourceLimiter::tracked() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return buckets_.size();
 }
 

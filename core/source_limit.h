@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 
 namespace rootfarm {
 
@@ -61,18 +63,18 @@ class SourceLimiter {
     void refill(Bucket& b, Clock::time_point now) const;
     void set_over(Bucket& b, bool over);
     void refuse(Bucket& b, uint64_t source);
-    void report(Clock::time_point now);
-    void forget_idle(Clock::time_point now);
+    void report(Clock::time_point now) REQUIRES(mu_);
+    void forget_idle(Clock::time_point now) REQUIRES(mu_);
 
     const std::string what_;
     spdlog::logger& log_;
     const Options options_;
     const std::function<std::string(uint64_t)> describe_;
 
-    mutable std::mutex mu_;
-    std::unordered_map<uint64_t, Bucket> buckets_;  // guarded by mu_
-    Clock::time_point next_report_{};               // guarded by mu_
-    std::atomic<int> over_{0};                      // buckets with over == true
+    mutable Mutex mu_;
+    std::unordered_map<uint64_t, Bucket> buckets_ GUARDED_BY(mu_);
+    Clock::time_point next_report_ GUARDED_BY(mu_){};
+    std::atomic<int> over_{0};  // buckets with over == true
 };
 
 }  // namespace rootfarm

@@ -16,7 +16,7 @@ BlockingPool::BlockingPool(unsigned threads) {
 
 BlockingPool::~BlockingPool() {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         stopping_ = true;
     }
     cv_.notify_all();
@@ -25,7 +25,7 @@ BlockingPool::~BlockingPool() {
 
 void BlockingPool::submit(std::function<void()> job) {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         jobs_.push_back(std::move(job));
         high_water_ = std::max(high_water_, ++pending_);
     }
@@ -33,20 +33,20 @@ void BlockingPool::submit(std::function<void()> job) {
 }
 
 size_t BlockingPool::pending() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return pending_;
 }
 
 size_t BlockingPool::high_water() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return high_water_;
 }
 
 void BlockingPool::run() {
     pthread_setname_np(pthread_self(), "nfsd-blocking");  // for top and perf
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     for (;;) {
-        cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        cv_.wait(lock, [&]() REQUIRES(mu_) { return stopping_ || !jobs_.empty(); });
         if (jobs_.empty()) return;  // stopping, and everything submitted has run
         std::function<void()> job = std::move(jobs_.front());
         jobs_.pop_front();
@@ -67,17 +67,22 @@ std::shared_ptr<ReplyChannel> ReplyChannel::open(Loop& loop) {
 }
 
 void ReplyChannel::arm() {
+    Loop* loop;
+    {
+        MutexLock lock(mu_);
+        loop = loop_;
+    }
     // Nothing writes the eventfd: the read completes when the loop cancels it at shutdown.
-    loop_->read_at(fd_, 0, std::span(reinterpret_cast<uint8_t*>(&buf_), sizeof buf_),
-                   [self = shared_from_this()](int res) {
-                       if (res != -ECANCELED) {
-                           nfs_log().warn("reply channel: unexpected completion {}", res);
-                           self->arm();
-                           return;
-                       }
-                       std::lock_guard lock(self->mu_);
-                       self->loop_ = nullptr;
-                   });
+    loop->read_at(fd_, 0, std::span(reinterpret_cast<uint8_t*>(&buf_), sizeof buf_),
+                  [self = shared_from_this()](int res) {
+                      if (res != -ECANCELED) {
+                          nfs_log().warn("reply channel: unexpected completion {}", res);
+                          self->arm();
+                          return;
+                      }
+                      MutexLock lock(self->mu_);
+                      self->loop_ = nullptr;
+                  });
 }
 
 ReplyChannel::~ReplyChannel() {
@@ -85,7 +90,7 @@ ReplyChannel::~ReplyChannel() {
 }
 
 void ReplyChannel::post(std::function<void()> fn) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (loop_) loop_->post(std::move(fn));
 }
 

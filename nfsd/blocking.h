@@ -4,22 +4,21 @@
 // connection keeps serving everyone else meanwhile.
 //
 // RFC 1813 requires namespace operations, SETATTR, FILE_SYNC writes and COMMIT to be on stable
-// storage before the reply (docs/pi-boot.md NFS 17): the store's journal fdatasyncs before such a call
-// returns. A profile of a 20-Pi storm had a third of the server's samples in that fdatasync on
+// storage before the reply (docs/pi-boot.md NFS 17): the store's journal fdatasyncs before such a
+// call returns. A profile of a 20-Pi storm had a third of the server's samples in that fdatasync on
 // the worker thread, with every other call on the worker queued behind it. These calls now run
 // on a BlockingPool and their replies come back to the connection's loop through its
 // ReplyChannel.
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "core/loop.h"
+#include "core/mutex.h"
 
 namespace rootfarm::nfsd {
 
@@ -43,12 +42,12 @@ class BlockingPool {
   private:
     void run();
 
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> jobs_;
-    size_t pending_ = 0;
-    size_t high_water_ = 0;
-    bool stopping_ = false;
+    mutable Mutex mu_;
+    CondVar cv_;
+    std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
+    size_t pending_ GUARDED_BY(mu_) = 0;
+    size_t high_water_ GUARDED_BY(mu_) = 0;
+    bool stopping_ GUARDED_BY(mu_) = false;
     std::vector<std::thread> threads_;
 };
 
@@ -74,8 +73,8 @@ class ReplyChannel : public std::enable_shared_from_this<ReplyChannel> {
     // On the loop's thread: starts the canary read.
     void arm();
 
-    std::mutex mu_;
-    Loop* loop_;  // nullptr once the loop shut down
+    Mutex mu_;
+    Loop* loop_ GUARDED_BY(mu_);  // nullptr once the loop shut down
     int fd_;
     uint64_t buf_ = 0;  // the canary read's target; never filled
 };

@@ -16,7 +16,7 @@ DrcKey drc_key(uint32_t client_ip, std::span<const uint8_t> record) {
 }
 
 Drc::State Drc::begin(const DrcKey& key, std::vector<uint8_t>* reply) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto [it, inserted] = entries_.try_emplace(key);
     if (inserted) return State::kNew;
     if (!it->second.done) return State::kInProgress;
@@ -26,7 +26,7 @@ Drc::State Drc::begin(const DrcKey& key, std::vector<uint8_t>* reply) {
 }
 
 void Drc::complete(const DrcKey& key, const std::vector<uint8_t>& reply) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second.done) return;
     it->second.done = true;
@@ -36,7 +36,7 @@ void Drc::complete(const DrcKey& key, const std::vector<uint8_t>& reply) {
 }
 
 void Drc::forget(const DrcKey& key) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(key);
     if (it == entries_.end()) return;
     if (it->second.done) lru_.erase(it->second.lru);
@@ -44,7 +44,7 @@ void Drc::forget(const DrcKey& key) {
 }
 
 size_t Drc::size() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return entries_.size();
 }
 

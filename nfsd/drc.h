@@ -1,7 +1,7 @@
 #pragma once
 
-// Duplicate request cache for non-idempotent NFS calls (docs/pi-boot.md NFS 7; chimera's nfs3_drc.h and
-// knfsd's nfscache.c do the same). A retransmitted REMOVE that reached us twice must get the
+// Duplicate request cache for non-idempotent NFS calls (docs/pi-boot.md NFS 7; chimera's nfs3_drc.h
+// and knfsd's nfscache.c do the same). A retransmitted REMOVE that reached us twice must get the
 // first answer, not NOENT. Keyed on the client's address without the port (a retransmit may come
 // on a new connection from a new port), the xid and a checksum of the whole call, so a reused
 // xid with different arguments is not mistaken for a retransmit.
@@ -11,10 +11,11 @@
 
 #include <cstdint>
 #include <list>
-#include <mutex>
 #include <span>
 #include <unordered_map>
 #include <vector>
+
+#include "core/mutex.h"
 
 namespace rootfarm::nfsd {
 
@@ -54,12 +55,12 @@ class Drc {
         std::vector<uint8_t> reply;
         std::list<DrcKey>::iterator lru;  // valid when done
     };
-    void evict_locked();
+    void evict_locked() REQUIRES(mu_);
 
     size_t capacity_;
-    mutable std::mutex mu_;
-    std::unordered_map<DrcKey, Entry, Hash> entries_;
-    std::list<DrcKey> lru_;  // completed entries, oldest first
+    mutable Mutex mu_;
+    std::unordered_map<DrcKey, Entry, Hash> entries_ GUARDED_BY(mu_);
+    std::list<DrcKey> lru_ GUARDED_BY(mu_);  // completed entries, oldest first
 };
 
 }  // namespace rootfarm::nfsd

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
+#include <thread>
+
 namespace rootfarm::nfsd {
 namespace {
 
@@ -53,6 +57,44 @@ TEST(Drc, ForgetAllowsARetry) {
     ASSERT_EQ(drc.begin(key, nullptr), Drc::State::kNew);
     drc.forget(key);
     EXPECT_EQ(drc.begin(key, nullptr), Drc::State::kNew);
+}
+
+// Every worker shares one cache: a call that reaches several workers at once (a retransmit on
+// a new connection) runs once, and every later copy gets that run's reply.
+TEST(Drc, ConcurrentRetransmitsRunEachCallOnce) {
+    constexpr int kThreads = 4;
+    constexpr uint32_t kCalls = 256;
+    Drc drc;
+    std::array<std::atomic<int>, kCalls> runs{};
+    std::atomic<int> wrong_replies = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&] {
+            for (int round = 0; round < 4; ++round) {
+                for (uint32_t xid = 0; xid < kCalls; ++xid) {
+                    const DrcKey key = drc_key(0x7f000001, call(xid, 7));
+                    std::vector<uint8_t> cached;
+                    switch (drc.begin(key, &cached)) {
+                        case Drc::State::kNew:
+                            ++runs[xid];
+                            drc.complete(key, {uint8_t(xid), uint8_t(xid >> 8)});
+                            break;
+                        case Drc::State::kDone:
+                            if (cached != std::vector<uint8_t>{uint8_t(xid), uint8_t(xid >> 8)}) {
+                                ++wrong_replies;
+                            }
+                            break;
+                        case Drc::State::kInProgress:
+                            break;
+                    }
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (uint32_t xid = 0; xid < kCalls; ++xid) EXPECT_EQ(runs[xid], 1) << "xid " << xid;
+    EXPECT_EQ(wrong_replies, 0);
+    EXPECT_EQ(drc.size(), kCalls);
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ Result<store::ObjectId> MountService::resolve_path(const store::ClientView& view
 }
 
 void MountService::remember(const std::string& host, std::string_view path) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto first = mounts_.lower_bound({host, std::string()});
     size_t n = 0;
     for (auto it = first; it != mounts_.end() && it->first == host; ++it) ++n;
@@ -162,7 +162,7 @@ std::vector<uint8_t> MountService::handle(const CallHeader& h, XdrReader args, I
             auto reply = new_reply(256);
             XdrWriter w(reply);
             write_accepted(w, h.xid, AcceptStat::kSuccess);
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             for (const auto& [host, dir] : mounts_) {
                 w.boolean(true);
                 w.string(host);
@@ -174,7 +174,7 @@ std::vector<uint8_t> MountService::handle(const CallHeader& h, XdrReader args, I
         case kMountUmnt: {
             std::string_view path = args.string(kMountPathMax);
             if (!args.ok()) return accepted_reply(h.xid, AcceptStat::kGarbageArgs);
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             mounts_.erase({peer.to_string(), std::string(path)});
             // RFC 1813 appendix I: the client no longer uses the mount; with none left, it
             // has let go of its root (a clean shutdown that unmounts it).
@@ -188,7 +188,7 @@ std::vector<uint8_t> MountService::handle(const CallHeader& h, XdrReader args, I
             return accepted_reply(h.xid, AcceptStat::kSuccess);
         }
         case kMountUmntAll: {
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             std::erase_if(mounts_, [&](const auto& m) { return m.first == peer.to_string(); });
             if (auto client = clients_.by_ip(peer))
                 clients_.record(client->mac, BootEvent::kUnmount);

@@ -4,7 +4,6 @@
 // root of its own view. The client is identified by its source address (clients/clients.h);
 // an unknown address is refused with MNT3ERR_ACCES and logged.
 
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
@@ -12,6 +11,7 @@
 
 #include "clients/clients.h"
 #include "core/config.h"
+#include "core/mutex.h"
 #include "nfsd/rpc.h"
 #include "nfsd/xdr.h"
 #include "store/store.h"
@@ -37,12 +37,13 @@ class MountService {
   private:
     std::vector<uint8_t> mnt(const CallHeader& h, std::string_view path, Ipv4 peer);
     // Records a mount for DUMP, at most a few per client.
-    void remember(const std::string& host, std::string_view path);
+    void remember(const std::string& host, std::string_view path) EXCLUDES(mu_);
 
     const NfsConfig& config_;
     Clients& clients_;
-    std::mutex mu_;
-    std::set<std::pair<std::string, std::string>> mounts_;  // (client address, path) for DUMP
+    Mutex mu_;
+    std::set<std::pair<std::string, std::string>> mounts_
+        GUARDED_BY(mu_);  // (client address, path) for DUMP
 };
 
 }  // namespace rootfarm::nfsd

@@ -49,7 +49,7 @@ class RpcTcpHandler : public TcpHandler {
 
     // Called from each worker's start(), on its thread, before it accepts connections.
     void add_channel(Loop& loop, std::shared_ptr<ReplyChannel> channel) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         channels_[&loop] = std::move(channel);
     }
 
@@ -60,7 +60,7 @@ class RpcTcpHandler : public TcpHandler {
         }
         auto st = std::make_unique<RpcConnState>();
         {
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             if (auto it = channels_.find(&conn.loop()); it != channels_.end()) {
                 st->replies = it->second;
             }
@@ -150,8 +150,8 @@ class RpcTcpHandler : public TcpHandler {
     }
 
     Service& service_;
-    std::mutex mu_;
-    std::map<Loop*, std::shared_ptr<ReplyChannel>> channels_;
+    Mutex mu_;
+    std::map<Loop*, std::shared_ptr<ReplyChannel>> channels_ GUARDED_BY(mu_);
 };
 
 class RpcUdpHandler : public UdpHandler {
@@ -217,12 +217,17 @@ std::vector<Mapping> NfsServer::mappings() const {
     return m;
 }
 
+std::vector<Mapping> NfsServer::locked_mappings() const {
+    MutexLock lock(mu_);
+    return mappings();
+}
+
 Result<void> NfsServer::start(Loop& loop, int worker_index) {
     const NfsConfig& n = config_.nfs;
     std::shared_ptr<ReplyChannel> channel = ReplyChannel::open(loop);
     if (!channel) return std::error_code(errno, std::generic_category());
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         channels_.push_back(channel);
     }
     tcp_->add_channel(loop, channel);
@@ -241,7 +246,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
     uint16_t nfs_port, mount_port;
     {
         // With port 0 (tests), every worker must bind the port worker 0 got.
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         nfs_port = nfs_port_ ? nfs_port_ : n.port;
         mount_port = mount_port_ ? mount_port_ : n.mount_port;
     }
@@ -254,7 +259,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
         mp = *r;
     }
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         nfs_port_ = *np;
         mount_port_ = mp;
     }
@@ -262,12 +267,16 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
 
     bool serve_portmap = n.portmap == NfsConfig::Portmap::kBuiltin;
     if (n.portmap == NfsConfig::Portmap::kAuto) {
-        registered_ = register_with_rpcbind(mappings());
-        serve_portmap = !registered_;
-        nfs_log().info("portmap: {}", registered_ ? "registered with rpcbind"
-                                                  : "no rpcbind running, answering ourselves");
+        const bool registered = register_with_rpcbind(locked_mappings());
+        {
+            MutexLock lock(mu_);
+            registered_ = registered;
+        }
+        serve_portmap = !registered;
+        nfs_log().info("portmap: {}", registered ? "registered with rpcbind"
+                                                 : "no rpcbind running, answering ourselves");
     }
-    service_->set_portmap(mappings());
+    service_->set_portmap(locked_mappings());
     if (serve_portmap) {
         auto tcp = loop.listen_tcp(n.listen, n.portmap_port, tcp_.get());
         if (!tcp) return tcp.error();
@@ -275,7 +284,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
         if (!udp) return udp.error();
         (*udp)->user = channel.get();
     }
-    nfs_log().info("NFS on {}:{}, MOUNT on port {}{}", n.listen.to_string(), nfs_port_, mount_port_,
+    nfs_log().info("NFS on {}:{}, MOUNT on port {}{}", n.listen.to_string(), *np, mp,
                    n.udp ? " (TCP and UDP)" : " (TCP)");
     return {};
 }

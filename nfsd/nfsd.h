@@ -4,12 +4,12 @@
 // running on the core::Loop worker threads.
 
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "clients/clients.h"
 #include "core/config.h"
 #include "core/loop.h"
+#include "core/mutex.h"
 #include "core/result.h"
 #include "store/store.h"
 
@@ -42,18 +42,21 @@ class NfsServer {
 
   private:
     NfsServer(const Config& config, std::unique_ptr<Service> service);
-    std::vector<Mapping> mappings() const;
+    std::vector<Mapping> mappings() const REQUIRES(mu_);
+    std::vector<Mapping> locked_mappings() const EXCLUDES(mu_);
 
     const Config& config_;
     std::unique_ptr<Service> service_;
     std::unique_ptr<RpcTcpHandler> tcp_;
     std::unique_ptr<RpcUdpHandler> udp_;
-    std::mutex mu_;
-    uint16_t nfs_port_ = 0;  // bound ports (the configured ones unless those were 0)
-    uint16_t mount_port_ = 0;
-    bool registered_ = false;
+    // start() runs on every worker's thread at once.
+    mutable Mutex mu_;
+    // Bound ports (the configured ones unless those were 0).
+    uint16_t nfs_port_ GUARDED_BY(mu_) = 0;
+    uint16_t mount_port_ GUARDED_BY(mu_) = 0;
+    bool registered_ GUARDED_BY(mu_) = false;
     // One per worker loop; kept here so a loop's pending canary read targets live memory.
-    std::vector<std::shared_ptr<ReplyChannel>> channels_;
+    std::vector<std::shared_ptr<ReplyChannel>> channels_ GUARDED_BY(mu_);
 };
 
 }  // namespace rootfarm::nfsd

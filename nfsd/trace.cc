@@ -332,7 +332,7 @@ void Tracer::drop_name(Client& c, store::ObjectId parent, std::string_view name)
 
 // Updates the id -> name map after a successful call.
 void Tracer::learn(Client& c, store::ClientView& view, const TracedCall& call) {
-    auto named = [&](store::ObjectId dir, const std::string& name) {
+    auto named = [&](store::ObjectId dir, const std::string& name) REQUIRES(mu_) {
         if (is_dot(name)) return;
         if (auto id = view.lookup(dir, name); id.ok()) add_name(c, *id, dir, name);
     };
@@ -372,7 +372,7 @@ void Tracer::on_reply(const TracedCall& call, store::ClientView& view,
                       std::span<const uint8_t> reply) {
     auto status = reply_status(reply);
     if (!status) return;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto [it, fresh] = clients_.try_emplace(call.mac);
     Client& c = it->second;
     if (fresh) c.root = view.root();

@@ -28,7 +28,6 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +35,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/net.h"
 #include "core/result.h"
 #include "nfsd/nfs3.h"
@@ -74,16 +74,19 @@ class Tracer {
     };
 
     explicit Tracer(FILE* f) : file_(f) {}
-    void on_reply(const TracedCall& call, store::ClientView& view, std::span<const uint8_t> reply);
-    std::string path_of(const Client& c, store::ObjectId id) const;
-    void add_name(Client& c, store::ObjectId id, store::ObjectId parent, std::string_view name);
-    void drop_name(Client& c, store::ObjectId parent, std::string_view name);
-    void learn(Client& c, store::ClientView& view, const TracedCall& call);
+    void on_reply(const TracedCall& call, store::ClientView& view, std::span<const uint8_t> reply)
+        EXCLUDES(mu_);
+    // The Client& of these lives in clients_.
+    std::string path_of(const Client& c, store::ObjectId id) const REQUIRES(mu_);
+    void add_name(Client& c, store::ObjectId id, store::ObjectId parent, std::string_view name)
+        REQUIRES(mu_);
+    void drop_name(Client& c, store::ObjectId parent, std::string_view name) REQUIRES(mu_);
+    void learn(Client& c, store::ClientView& view, const TracedCall& call) REQUIRES(mu_);
 
-    std::mutex mu_;
-    FILE* file_;
-    std::unordered_map<std::string, Client> clients_;  // by MAC
-    std::string last_client_;
+    Mutex mu_;
+    FILE* file_;                                                       // written under mu_
+    std::unordered_map<std::string, Client> clients_ GUARDED_BY(mu_);  // by MAC
+    std::string last_client_ GUARDED_BY(mu_);
 };
 
 const char* nfs3_proc_name(uint32_t proc);

@@ -58,7 +58,7 @@ Attr ImageIndex::attr(const ImageNode& n) const {
 Result<std::shared_ptr<BackingFile>> ImageIndex::open_file(const ImageNode& n) const {
     if (n.type != FileType::kRegular || n.text_len == 0) return errno_error(EINVAL);
     {
-        std::lock_guard lock(files_mu_);
+        MutexLock lock(files_mu_);
         auto it = files_.find(n.id);
         if (it != files_.end()) return it->second;
     }
@@ -74,7 +74,7 @@ Result<std::shared_ptr<BackingFile>> ImageIndex::open_file(const ImageNode& n) c
         return errno_error(errno == ENOENT ? ESTALE : EIO);
     }
     auto file = std::make_shared<BackingFile>(fd);
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     if (files_.size() >= kMaxCachedFiles) files_.erase(files_.begin());
     files_.emplace(n.id, file);
     return file;

@@ -22,13 +22,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/result.h"
 #include "store/env.h"
 #include "store/store.h"
@@ -122,8 +122,8 @@ class ImageIndex {
     std::string names_;
     std::string text_;
 
-    mutable std::mutex files_mu_;
-    mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_;
+    mutable Mutex files_mu_;
+    mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_ GUARDED_BY(files_mu_);
 };
 
 }  // namespace rootfarm::store

@@ -108,7 +108,7 @@ Journal::~Journal() {
 
 Result<uint64_t> Journal::append(std::string_view payload) {
     std::string record = frame_record(payload);
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failed_.code()) return failed_;
     if (Result<void> w = env_.pwrite(fd_, path_, record, end_); !w.ok()) {
         // Leave no partial record behind for the next append to follow.
@@ -120,7 +120,7 @@ Result<uint64_t> Journal::append(std::string_view payload) {
 }
 
 Result<void> Journal::wait_durable(uint64_t position) {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     while (synced_ < position) {
         if (failed_.code()) return failed_;
         if (syncing_) {
@@ -152,17 +152,17 @@ Result<void> Journal::wait_durable(uint64_t position) {
 }
 
 bool Journal::stopped() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return static_cast<bool>(failed_.code());
 }
 
 uint64_t Journal::end() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return base_ + end_;
 }
 
 Result<void> Journal::clear() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failed_.code()) return failed_;
     uint64_t position = base_ + end_;
     Result<void> r = env_.ftruncate(fd_, path_, kJournalMagic.size());
@@ -181,12 +181,12 @@ Result<void> Journal::clear() {
 }
 
 uint64_t Journal::bytes() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return end_ - kJournalMagic.size();
 }
 
 uint64_t Journal::syncs() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return syncs_;
 }
 

@@ -11,16 +11,15 @@
 // fdatasync covering the record has completed. While one caller's fdatasync runs, records
 // appended by others pile up and the next fdatasync covers all of them.
 
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/result.h"
 #include "store/env.h"
 
@@ -69,14 +68,16 @@ class Journal {
     Env& env_;
     const std::filesystem::path path_;
     int fd_;
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    uint64_t base_ = 0;  // positions are base_ + file offset, so they never go backwards
-    uint64_t end_;       // file offset after the last record
-    uint64_t synced_ = 0;
-    bool syncing_ = false;
-    Error failed_ = std::error_code{};  // once an fdatasync failed, nothing is promised any more
-    uint64_t syncs_ = 0;
+    mutable Mutex mu_;
+    CondVar cv_;
+    // Positions are base_ + file offset, so they never go backwards.
+    uint64_t base_ GUARDED_BY(mu_) = 0;
+    uint64_t end_ GUARDED_BY(mu_);  // file offset after the last record
+    uint64_t synced_ GUARDED_BY(mu_) = 0;
+    bool syncing_ GUARDED_BY(mu_) = false;
+    // Once an fdatasync failed, nothing is promised any more.
+    Error failed_ GUARDED_BY(mu_) = std::error_code{};
+    uint64_t syncs_ GUARDED_BY(mu_) = 0;
     std::function<void()> sync_hook_;
 };
 

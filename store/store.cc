@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <map>
-#include <mutex>
 
 #include "core/log.h"
+#include "core/mutex.h"
 #include "store/fs_util.h"
 #include "store/handle.h"
 #include "store/image_index.h"
@@ -40,7 +40,7 @@ class StoreImpl final : public Store {
     }
 
     Result<std::shared_ptr<ClientView>> view(const MacAddr& mac, std::string_view image) override {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (auto it = views_.find(mac); it != views_.end()) {
             if (it->second->image() != image) {
                 store_log().error(
@@ -75,7 +75,7 @@ class StoreImpl final : public Store {
     }
 
     Result<std::shared_ptr<const ClientView>> image_view(std::string_view image) override {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (auto it = pristine_.find(std::string(image)); it != pristine_.end()) {
             return std::shared_ptr<const ClientView>(it->second);
         }
@@ -87,11 +87,11 @@ class StoreImpl final : public Store {
     }
 
     Result<void> reset(const MacAddr& mac) override {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         return reset_locked(mac);
     }
 
-    Result<void> reset_locked(const MacAddr& mac) {
+    Result<void> reset_locked(const MacAddr& mac) REQUIRES(mu_) {
         if (auto it = views_.find(mac); it != views_.end()) return it->second->reset();
         std::filesystem::path dir = client_dir(mac);
         std::filesystem::path trash = dir;
@@ -115,7 +115,7 @@ class StoreImpl final : public Store {
     }
 
     Result<std::vector<DeltaChange>> diff(const MacAddr& mac) const override {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (auto it = views_.find(mac); it != views_.end()) return it->second->diff();
         Result<DeltaMeta> parsed = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
         if (!parsed.ok()) {
@@ -134,7 +134,7 @@ class StoreImpl final : public Store {
 
     Result<void> switch_image(const MacAddr& mac, std::string_view image,
                               bool keep_delta) override {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (auto it = views_.find(mac); it != views_.end()) {
             if (it->second->image() == image) return {};
             if (keep_delta) {
@@ -168,7 +168,7 @@ class StoreImpl final : public Store {
     }
 
     Result<std::string> delta_image(const MacAddr& mac) const override {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (auto it = views_.find(mac); it != views_.end()) return it->second->image();
         Result<DeltaMeta> meta = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
         if (!meta.ok()) return meta.error();
@@ -215,7 +215,8 @@ class StoreImpl final : public Store {
     // same ids (id_map.h): its id map starts as a copy of the old image's. Only before the new
     // image is first indexed: once it has ids of its own, handles already issued on it depend
     // on them, and they stay.
-    Result<void> carry_ids_locked(const std::string& from, std::string_view to) const {
+    Result<void> carry_ids_locked(const std::string& from, std::string_view to) const
+        REQUIRES(mu_) {
         std::string name(to);
         if (indexes_.contains(name) || name.empty() || name == "." || name == ".." ||
             name.find('/') != std::string::npos) {
@@ -251,7 +252,7 @@ class StoreImpl final : public Store {
     // new Pi, or the TFTP of an unknown one, used it first) carries them from this one:
     // usually the version it replaces. Kept deltas of clients still on that version then find
     // their objects on the same paths when they move.
-    std::string newest_ids_locked(const std::string& except) const {
+    std::string newest_ids_locked(const std::string& except) const REQUIRES(mu_) {
         std::string newest;
         std::filesystem::file_time_type newest_time;
         std::error_code ec;
@@ -269,7 +270,8 @@ class StoreImpl final : public Store {
         return newest;
     }
 
-    Result<std::shared_ptr<const ImageIndex>> index_locked(std::string_view image) const {
+    Result<std::shared_ptr<const ImageIndex>> index_locked(std::string_view image) const
+        REQUIRES(mu_) {
         std::string name(image);
         if (auto it = indexes_.find(name); it != indexes_.end()) return it->second;
         if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
@@ -295,10 +297,10 @@ class StoreImpl final : public Store {
 
     const StoreOptions options_;
     const HandleKey key_;
-    mutable std::mutex mu_;
-    mutable std::map<std::string, std::shared_ptr<const ImageIndex>> indexes_;
-    std::map<MacAddr, std::shared_ptr<ClientViewImpl>> views_;
-    std::map<std::string, std::shared_ptr<ClientViewImpl>> pristine_;
+    mutable Mutex mu_;
+    mutable std::map<std::string, std::shared_ptr<const ImageIndex>> indexes_ GUARDED_BY(mu_);
+    std::map<MacAddr, std::shared_ptr<ClientViewImpl>> views_ GUARDED_BY(mu_);
+    std::map<std::string, std::shared_ptr<ClientViewImpl>> pristine_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -13,10 +13,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/mutex.h"
 #include "store/delta.h"
 #include "store/handle.h"
 #include "store/image_index.h"
@@ -178,7 +178,7 @@ class ClientViewImpl final : public ClientView {
     bool read_only_ = true;
     uint64_t quota_ = 0;
 
-    mutable std::shared_mutex mu_;
+    mutable SharedMutex mu_;
     DeltaMeta meta_;
     DeltaState state_;
     std::shared_ptr<Journal> journal_;
@@ -187,9 +187,9 @@ class ClientViewImpl final : public ClientView {
     std::unordered_set<ObjectId> unstable_;
     // Data files created since objects/ was last fsync'ed.
     mutable std::atomic<bool> objects_dir_dirty_ = false;
-    mutable std::mutex dir_sync_mu_;
-    mutable std::mutex files_mu_;
-    mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_;
+    mutable Mutex dir_sync_mu_;
+    mutable Mutex files_mu_;
+    mutable std::unordered_map<ObjectId, std::shared_ptr<BackingFile>> files_ GUARDED_BY(files_mu_);
 };
 
 template <class T, class F>

@@ -38,7 +38,7 @@ Result<void> ClientViewImpl::copy_up(const Obj& o, uint64_t length) {
         (void)env_.unlink(path);
         return io_failed(r.failure());
     }
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     files_.insert_or_assign(o.id, std::move(file));
     return {};
 }
@@ -48,14 +48,14 @@ Result<void> ClientViewImpl::create_data_file(ObjectId id) {
     if (!fd.ok()) return io_failed(fd.failure());
     // No data to lose yet: the directory is synced with the first stable write or COMMIT.
     objects_dir_dirty_ = true;
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     files_.insert_or_assign(id, std::make_shared<BackingFile>(*fd));
     return {};
 }
 
 void ClientViewImpl::drop_data_file(ObjectId id) {
     {
-        std::lock_guard lock(files_mu_);
+        MutexLock lock(files_mu_);
         files_.erase(id);
     }
     std::shared_lock lock(mu_);
@@ -98,7 +98,7 @@ Result<WriteTarget> ClientViewImpl::begin_write(ObjectId id) {
         txn.touch(*o).flags |= DeltaObject::kData;
         Result<uint64_t> p = commit_ops(txn.ops());
         if (!p.ok()) {
-            std::lock_guard lock(files_mu_);
+            MutexLock lock(files_mu_);
             files_.erase(id);
             return p.error();
         }

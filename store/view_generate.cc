@@ -54,7 +54,7 @@ Result<void> ClientViewImpl::write_data_file(ObjectId id, std::string_view conte
     // that still says "generated", and the next generate() writes it again.
     Result<void> r = env_.write_file_atomic(data_path(id), content);
     if (!r.ok()) return r;
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     files_.erase(id);  // a cached descriptor would still read the replaced file
     return {};
 }

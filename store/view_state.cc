@@ -97,7 +97,7 @@ Result<void> ClientViewImpl::load() {
     meta_ = *meta;
     if (Result<void> r = replay(true); !r.ok()) return r;
     {
-        std::lock_guard files(files_mu_);
+        MutexLock files(files_mu_);
         files_.clear();
     }
 
@@ -274,7 +274,7 @@ uint64_t ClientViewImpl::journal_syncs() const {
 Result<void> ClientViewImpl::sync_objects_dir() const {
     // Held across the fsync: a caller finding the flag clear must not reply "stable" while
     // another caller's fsync of the same names is still running.
-    std::lock_guard lock(dir_sync_mu_);
+    MutexLock lock(dir_sync_mu_);
     if (!objects_dir_dirty_.exchange(false)) return {};
     Result<void> r = env_.sync_dir(objects_dir());
     if (!r.ok()) {
@@ -285,7 +285,7 @@ Result<void> ClientViewImpl::sync_objects_dir() const {
 }
 
 Result<std::shared_ptr<BackingFile>> ClientViewImpl::data_file(ObjectId id) const {
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(files_mu_);
     auto it = files_.find(id);
     if (it != files_.end()) return it->second;
     Result<int> fd = env_.open(data_path(id), O_RDWR | O_NOFOLLOW);
