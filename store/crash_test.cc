@@ -13,6 +13,7 @@
 
 #include "store/store.h"
 #include "store/test_util.h"
+#include "store/tree_model_test_util.h"
 
 namespace rootfarm::store {
 namespace {
@@ -22,42 +23,21 @@ using namespace testing;
 constexpr int kRounds = 50;
 constexpr int kMaxOps = 400;
 
-// The expected tree below one round's directory.
-struct Model {
-    struct Inode {
-        FileType type;
-        std::string data;  // file contents or symlink target
-        uint32_t mode;
-    };
-    std::map<std::string, int> names;  // path -> inode
-    std::map<int, Inode> inodes;
-    int next_inode = 0;
+using Model = TreeModel;
 
-    std::vector<std::string> of_type(FileType t) const {
-        std::vector<std::string> out;
-        for (const auto& [path, ino] : names) {
-            if (inodes.at(ino).type == t) out.push_back(path);
-        }
-        return out;
+// "type mode data nlink" per path.
+std::map<std::string, std::string> render(const Model& m) {
+    std::map<int, int> links;
+    for (const auto& [path, ino] : m.names) ++links[ino];
+    std::map<std::string, std::string> out;
+    for (const auto& [path, ino] : m.names) {
+        const Model::Inode& i = m.inodes.at(ino);
+        int nlink = i.type == FileType::kDirectory ? 0 : links[ino];
+        out[path] = std::to_string(static_cast<int>(i.type)) + " " + std::to_string(i.mode) + " " +
+                    i.data + " " + std::to_string(nlink);
     }
-    bool empty_dir(const std::string& dir) const {
-        auto it = names.upper_bound(dir + "/");
-        return it == names.end() || it->first.compare(0, dir.size() + 1, dir + "/") != 0;
-    }
-    // "type mode data nlink" per path.
-    std::map<std::string, std::string> render() const {
-        std::map<int, int> links;
-        for (const auto& [path, ino] : names) ++links[ino];
-        std::map<std::string, std::string> out;
-        for (const auto& [path, ino] : names) {
-            const Inode& i = inodes.at(ino);
-            int nlink = i.type == FileType::kDirectory ? 0 : links[ino];
-            out[path] = std::to_string(static_cast<int>(i.type)) + " " + std::to_string(i.mode) +
-                        " " + i.data + " " + std::to_string(nlink);
-        }
-        return out;
-    }
-};
+    return out;
+}
 
 struct Op {
     enum Kind {
@@ -307,9 +287,9 @@ TEST(Crash, EveryReportedOperationSurvivesSigkill) {
         for (int i = 0; i <= reported; ++i) {
             Op op = next_op(m, op_rng, i);
             if (i == reported) {
-                before = m.render();
+                before = render(m);
                 apply(m, op);
-                after = m.render();
+                after = render(m);
             } else {
                 apply(m, op);
             }

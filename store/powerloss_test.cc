@@ -24,6 +24,7 @@
 #include "store/fault_env_test_util.h"
 #include "store/store.h"
 #include "store/test_util.h"
+#include "store/tree_model_test_util.h"
 
 namespace rootfarm::store {
 namespace {
@@ -41,30 +42,7 @@ uint64_t seed() {
     return s ? std::strtoull(s, nullptr, 10) : kDefaultSeed;
 }
 
-// The expected tree below one round's directory.
-struct Model {
-    struct Inode {
-        FileType type;
-        std::string data;  // file contents or symlink target
-        uint32_t mode;
-        uint32_t uid = 0, gid = 0;
-    };
-    std::map<std::string, int> names;  // "/a/b" below the round directory -> inode
-    std::map<int, Inode> inodes;
-    int next_inode = 0;
-
-    std::vector<std::string> of_type(FileType t) const {
-        std::vector<std::string> out;
-        for (const auto& [path, ino] : names) {
-            if (inodes.at(ino).type == t) out.push_back(path);
-        }
-        return out;
-    }
-    bool empty_dir(const std::string& dir) const {
-        auto it = names.upper_bound(dir + "/");
-        return it == names.end() || it->first.compare(0, dir.size() + 1, dir + "/") != 0;
-    }
-};
+using Model = TreeModel;
 
 // What a path shows: type, mode, owner and link count, and the data apart (a WRITE in flight
 // is checked byte by byte).
