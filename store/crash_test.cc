@@ -143,11 +143,6 @@ void apply(Model& m, const Op& op) {
     }
 }
 
-std::pair<std::string, std::string> split(const std::string& path) {
-    size_t slash = path.rfind('/');
-    return {path.substr(0, slash), path.substr(slash + 1)};
-}
-
 bool execute(ClientView& v, const std::string& round, const Op& op) {
     auto [dir, name] = split(round + op.a);
     ObjectId d = walk(v, dir);

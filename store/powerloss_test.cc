@@ -260,11 +260,6 @@ void apply(Model& m, const Op& op) {
     }
 }
 
-std::pair<std::string, std::string> split(const std::string& path) {
-    size_t slash = path.rfind('/');
-    return {path.substr(0, slash), path.substr(slash + 1)};
-}
-
 // One client's view, the Env, and where its data files are (for messages only).
 struct Client {
     ClientView& v;

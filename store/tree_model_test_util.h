@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/store.h"
@@ -34,5 +35,11 @@ struct TreeModel {
         return it == names.end() || it->first.compare(0, dir.size() + 1, dir + "/") != 0;
     }
 };
+
+// "/a/b/c" -> {"/a/b", "c"}.
+inline std::pair<std::string, std::string> split(const std::string& path) {
+    size_t slash = path.rfind('/');
+    return {path.substr(0, slash), path.substr(slash + 1)};
+}
 
 }  // namespace rootfarm::store::testing
