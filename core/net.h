@@ -23,6 +23,17 @@ struct MacAddr {
     std::string dashed() const;
     // The first three bytes as one number (0xb827eb).
     uint32_t oui() const { return bytes[0] << 16 | bytes[1] << 8 | bytes[2]; }
+    // The six bytes as one number (0xb827eb010203), and back: a key for maps and limiters.
+    uint64_t to_u64() const {
+        uint64_t v = 0;
+        for (uint8_t b : bytes) v = v << 8 | b;
+        return v;
+    }
+    static MacAddr from_u64(uint64_t v) {
+        MacAddr mac;
+        for (int i = 5; i >= 0; --i, v >>= 8) mac.bytes[i] = static_cast<uint8_t>(v);
+        return mac;
+    }
 
     auto operator<=>(const MacAddr&) const = default;
 };
@@ -54,9 +65,7 @@ std::string to_string(const sockaddr_in& sa);
 template <>
 struct std::hash<rootfarm::MacAddr> {
     size_t operator()(const rootfarm::MacAddr& m) const noexcept {
-        uint64_t v = 0;
-        for (uint8_t b : m.bytes) v = v << 8 | b;
-        return std::hash<uint64_t>{}(v);
+        return std::hash<uint64_t>{}(m.to_u64());
     }
 };
 

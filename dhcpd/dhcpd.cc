@@ -74,11 +74,8 @@ DhcpServer::DhcpServer(Settings settings, Clients& clients, std::string interfac
       listen_(listen),
       log_(dhcp_log()),
       flood_("DHCP packets", log_,
-             SourceLimiter::Options::rate(settings_.client_packets_per_second), [](uint64_t key) {
-                 MacAddr mac;
-                 for (int i = 5; i >= 0; --i, key >>= 8) mac.bytes[i] = key & 0xff;
-                 return mac.to_string();
-             }) {
+             SourceLimiter::Options::rate(settings_.client_packets_per_second),
+             [](uint64_t key) { return MacAddr::from_u64(key).to_string(); }) {
     dhcp_metrics();  // registered before the first scrape
     // A reloaded configuration's static addresses: the responder takes them on its own thread.
     std::weak_ptr<Loop*> alive = alive_;
@@ -137,9 +134,7 @@ void DhcpServer::on_datagram(UdpSocket& sock, const Datagram& d) {
                          packet.error().message());
         return;
     }
-    uint64_t mac_key = 0;
-    for (uint8_t b : packet->mac().bytes) mac_key = mac_key << 8 | b;
-    if (!flood_.charge(mac_key)) {
+    if (!flood_.charge(packet->mac().to_u64())) {
         m.flood_dropped.add();
         return;
     }
