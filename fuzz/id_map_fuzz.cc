@@ -20,7 +20,7 @@ using namespace rootfarm::fuzz;
 namespace {
 
 std::vector<std::string> sorted_lines(const std::filesystem::path& path) {
-    auto text = store::read_whole_file(path);
+    auto text = store::Env::Default()->read_file(path);
     if (!text.ok()) std::abort();
     std::vector<std::string> lines;
     std::istringstream in(*text);
@@ -40,14 +40,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto dir = scratch_dir("id-map");
     const auto input = dir / "input.ids";
     write_bytes(input, std::span(data, size));
-    auto map = store::IdMap::load(input);
+    store::Env& env = *store::Env::Default();
+    auto map = store::IdMap::load(env, input);
     if (!map.ok()) return 0;
     if (map->generation() == 0 && size == 0) std::abort();  // an empty file is no map
     // Every key keeps its id through a save and a load.
-    if (!map->save(dir / "a.ids").ok()) std::abort();
-    auto again = store::IdMap::load(dir / "a.ids");
+    if (!map->save(env, dir / "a.ids").ok()) std::abort();
+    auto again = store::IdMap::load(env, dir / "a.ids");
     if (!again.ok() || again->generation() != map->generation()) std::abort();
-    if (!again->save(dir / "b.ids").ok()) std::abort();
+    if (!again->save(env, dir / "b.ids").ok()) std::abort();
     if (sorted_lines(dir / "a.ids") != sorted_lines(dir / "b.ids")) std::abort();
     return 0;
 }

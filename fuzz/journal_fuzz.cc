@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::filesystem::remove(path);
     std::span<const uint8_t> rest(data + 1, size - 1);
     if (data[0] & 1) {
-        auto writer = store::Journal::open(path, [](std::string_view) { return true; });
+        auto writer = store::Journal::open(*store::Env::Default(), path, [](std::string_view) { return true; });
         if (!writer.ok()) std::abort();
         for (const std::string& payload : split_payloads(rest)) {
             if (!(*writer)->append(payload).ok()) std::abort();
@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
 
     Replayed first;
-    auto journal = store::Journal::open(path, [&](std::string_view p) { return first.apply(p); });
+    auto journal = store::Journal::open(*store::Env::Default(), path, [&](std::string_view p) { return first.apply(p); });
     if (!journal.ok()) return 0;  // a record that does not decode: EIO, as the store reports
     check_snapshot_round_trip(first.state);
 
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!(*journal)->append(store::encode_ops({&op, 1})).ok()) std::abort();
     journal->reset();
     Replayed second;
-    auto again = store::read_journal(path, [&](std::string_view p) { return second.apply(p); });
+    auto again = store::read_journal(*store::Env::Default(), path, [&](std::string_view p) { return second.apply(p); });
     if (!again.ok() || !*again || second.records != first.records + 1) std::abort();
     return 0;
 }

@@ -27,12 +27,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto path = scratch_dir("snapshot") / "snapshot";
     std::span<const uint8_t> rest(data + 1, size - 1);
     if (data[0] & 1) {
-        if (!store::write_snapshot(path, split_payloads(rest)).ok()) std::abort();
+        if (!store::write_snapshot(*store::Env::Default(), path, split_payloads(rest)).ok()) std::abort();
     } else {
         write_bytes(path, rest);
     }
     Replayed replayed;
-    auto r = store::read_snapshot(path, [&](std::string_view p) { return replayed.apply(p); });
+    auto r = store::read_snapshot(*store::Env::Default(), path, [&](std::string_view p) { return replayed.apply(p); });
     if (!r.ok()) return 0;  // damaged: EIO, the client's delta does not load
     if (!*r) std::abort();  // the file is there
     check_snapshot_round_trip(replayed.state);
