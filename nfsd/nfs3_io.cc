@@ -137,12 +137,9 @@ bool nfs3_write(Nfs3Call& c) {
         if (!target) return wcc_failure(to_nfs3_status(target.error()), std::nullopt);
         // The data points into the call record, which this job keeps alive.
         const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
-        if (auto w = view->write_data(id, *target, offset, bytes); !w.ok()) {
-            return wcc_failure(to_nfs3_status(w.error()), target->before);
-        }
         const size_t done = data.size();
         const bool sync = stable != kUnstable;
-        auto after = view->end_write(id, offset, done, sync);
+        auto after = view->write(id, *target, offset, bytes, sync);
         if (!after) return wcc_failure(to_nfs3_status(after.error()), target->before);
         store::Attr post = *after;
         // A write by anyone but the owner drops setuid/setgid (docs/pi-boot.md NFS 11), as the

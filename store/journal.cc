@@ -20,22 +20,31 @@ constexpr size_t kHeader = 12;  // u32 length + u64 checksum
 // A record larger than this is certainly garbage (a snapshot splits its state into records).
 constexpr uint32_t kMaxRecord = 64u << 20;
 
-std::atomic<void (*)()> global_sync_hook{nullptr};
+std::atomic<void (*)()> g_sync_hook{nullptr};
+
+}  // namespace
+
+std::optional<std::string_view> next_framed_record(std::string_view data, size_t& offset) {
+    if (offset > data.size() || data.size() - offset < kHeader) return std::nullopt;
+    Decoder d(data.substr(offset, kHeader));
+    uint32_t length;
+    uint64_t sum;
+    (void)d.u32(length);
+    (void)d.u64(sum);
+    if (length > kMaxRecord || length > data.size() - offset - kHeader) return std::nullopt;
+    std::string_view payload = data.substr(offset + kHeader, length);
+    if (XXH3_64bits(payload.data(), payload.size()) != sum) return std::nullopt;
+    offset += kHeader + length;
+    return payload;
+}
+
+namespace {
 
 // Walks the framed records of `data` after the magic; returns the offset after the last intact
 // one, or nullopt if `on_record` refused one.
 std::optional<size_t> scan(std::string_view data, size_t offset, const RecordFn& on_record) {
-    while (data.size() - offset >= kHeader) {
-        Decoder d(data.substr(offset, kHeader));
-        uint32_t length;
-        uint64_t sum;
-        (void)d.u32(length);
-        (void)d.u64(sum);
-        if (length > kMaxRecord || length > data.size() - offset - kHeader) break;
-        std::string_view payload = data.substr(offset + kHeader, length);
-        if (XXH3_64bits(payload.data(), payload.size()) != sum) break;
-        if (!on_record(payload)) return std::nullopt;
-        offset += kHeader + length;
+    while (std::optional<std::string_view> payload = next_framed_record(data, offset)) {
+        if (!on_record(*payload)) return std::nullopt;
     }
     return offset;
 }
@@ -96,7 +105,16 @@ Result<std::unique_ptr<Journal>> Journal::open(Env& env, const std::filesystem::
 }
 
 void Journal::set_global_sync_hook(void (*hook)()) {
-    global_sync_hook.store(hook, std::memory_order_release);
+    g_sync_hook.store(hook, std::memory_order_release);
+}
+
+void (*Journal::global_sync_hook())() {
+    return g_sync_hook.load(std::memory_order_acquire);
+}
+
+void Journal::attach(CommitLog* log, LogMember member) {
+    log_ = log;
+    member_ = std::move(member);
 }
 
 Journal::Journal(Env& env, std::filesystem::path path, int fd, uint64_t end)
@@ -106,7 +124,7 @@ Journal::~Journal() {
     ::close(fd_);
 }
 
-Result<uint64_t> Journal::append(std::string_view payload) {
+Result<uint64_t> Journal::append(std::string_view payload, LoggedWrite* write) {
     std::string record = frame_record(payload);
     MutexLock lock(mu_);
     if (failed_.code()) return failed_;
@@ -115,11 +133,24 @@ Result<uint64_t> Journal::append(std::string_view payload) {
         if (!env_.ftruncate(fd_, path_, end_).ok()) failed_ = w.failure();
         return w.failure();
     }
+    if (log_) {
+        // Under the journal's lock: the log holds this journal's records in the file's order.
+        Result<uint64_t> logged = log_->append(member_, payload, fd_, path_, end_, write);
+        if (!logged.ok()) {
+            // Not logged, so never to be promised: out of the journal too.
+            if (!env_.ftruncate(fd_, path_, end_).ok()) failed_ = logged.failure();
+            return logged.failure();
+        }
+        end_ += record.size();
+        log_end_ = *logged;
+        return log_end_;
+    }
     end_ += record.size();
     return base_ + end_;
 }
 
 Result<void> Journal::wait_durable(uint64_t position) {
+    if (log_) return log_->wait_durable(position);
     MutexLock lock(mu_);
     while (synced_ < position) {
         if (failed_.code()) return failed_;
@@ -132,7 +163,7 @@ Result<void> Journal::wait_durable(uint64_t position) {
         uint64_t target = base_ + end_;
         lock.unlock();
         if (sync_hook_) sync_hook_();
-        if (auto hook = global_sync_hook.load(std::memory_order_acquire)) hook();
+        if (auto hook = g_sync_hook.load(std::memory_order_acquire)) hook();
         Result<void> r = env_.fdatasync(fd_, path_);
         lock.lock();
         syncing_ = false;
@@ -152,18 +183,23 @@ Result<void> Journal::wait_durable(uint64_t position) {
 }
 
 bool Journal::stopped() const {
+    if (log_ && log_->stopped()) return true;
     MutexLock lock(mu_);
     return static_cast<bool>(failed_.code());
 }
 
 uint64_t Journal::end() const {
     MutexLock lock(mu_);
-    return base_ + end_;
+    return log_ ? log_end_ : base_ + end_;
 }
 
 Result<void> Journal::clear() {
     MutexLock lock(mu_);
     if (failed_.code()) return failed_;
+    if (log_) {
+        // The log must not write this journal's old records back once the file is cut.
+        if (Result<void> c = log_->cut(member_); !c.ok()) return c;
+    }
     uint64_t position = base_ + end_;
     Result<void> r = env_.ftruncate(fd_, path_, kJournalMagic.size());
     if (r.ok()) r = env_.fdatasync(fd_, path_);

@@ -9,18 +9,22 @@
 //
 // Durability is group-committed: append() only write(2)s; wait_durable() returns once an
 // fdatasync covering the record has completed. While one caller's fdatasync runs, records
-// appended by others pile up and the next fdatasync covers all of them.
+// appended by others pile up and the next fdatasync covers all of them. A journal attached to
+// the store's commit log (store/commit_log.h) is covered by the log's fdatasync instead, shared
+// with every other client's journal; its own file is synced by the log's checkpoints.
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/mutex.h"
 #include "core/result.h"
+#include "store/commit_log.h"
 #include "store/env.h"
 
 namespace rootfarm::store {
@@ -39,13 +43,19 @@ class Journal {
     Journal(const Journal&) = delete;
     Journal& operator=(const Journal&) = delete;
 
-    // Appends one record (not yet durable). Returns the position to hand to wait_durable(). On
-    // failure nothing of the record stays in the file.
-    Result<uint64_t> append(std::string_view payload);
+    // From now on records go to `log` too, as `member`'s, and are durable with the log.
+    void attach(CommitLog* log, LogMember member);
+    // Appends one record (not yet durable), and `write` with it to the commit log (attached
+    // journals only). Returns the position to hand to wait_durable(). On failure nothing of the
+    // record stays in the file.
+    Result<uint64_t> append(std::string_view payload, LoggedWrite* write = nullptr);
     // Returns once every record up to `position` is on stable storage.
     Result<void> wait_durable(uint64_t position);
     // Position after the last appended record.
     uint64_t end() const;
+    // The commit log it is attached to, and as whom (nullptr if none).
+    CommitLog* log() const { return log_; }
+    const LogMember& member() const { return member_; }
     // Whether an fdatasync failed (logged then): every later call fails.
     bool stopped() const;
     // Drops every record, after the caller has made a snapshot of them durable.
@@ -61,6 +71,7 @@ class Journal {
     // through a server (holding a client's sync open to see who else gets answered meanwhile).
     // nullptr removes it.
     static void set_global_sync_hook(void (*hook)());
+    static void (*global_sync_hook())();
 
   private:
     Journal(Env& env, std::filesystem::path path, int fd, uint64_t end);
@@ -79,6 +90,10 @@ class Journal {
     Error failed_ GUARDED_BY(mu_) = std::error_code{};
     uint64_t syncs_ GUARDED_BY(mu_) = 0;
     std::function<void()> sync_hook_;
+    // Set once by attach(), before the journal is shared.
+    CommitLog* log_ = nullptr;
+    LogMember member_;
+    uint64_t log_end_ GUARDED_BY(mu_) = 0;  // the log position after this journal's last record
 };
 
 // Replays a journal without changing it (for a look at a delta another process may be
@@ -87,6 +102,9 @@ Result<bool> read_journal(Env& env, const std::filesystem::path& path, const Rec
 
 // One framed record: length, checksum, payload.
 std::string frame_record(std::string_view payload);
+// The payload of the framed record at `offset` of `data`, advancing `offset` past it; nullopt at
+// the end, or at a record that is short or whose checksum does not match.
+std::optional<std::string_view> next_framed_record(std::string_view data, size_t& offset);
 
 // Writes a snapshot made of `records` to `path` atomically and durably (temporary file, fsync,
 // rename, fsync of the directory).

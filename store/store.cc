@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/mutex.h"
+#include "store/commit_log.h"
 #include "store/fs_util.h"
 #include "store/handle.h"
 #include "store/image_index.h"
@@ -24,8 +25,8 @@ namespace {
 
 class StoreImpl final : public Store {
   public:
-    StoreImpl(StoreOptions options, HandleKey key)
-        : options_(std::move(options)), key_(std::move(key)) {}
+    StoreImpl(StoreOptions options, HandleKey key, std::shared_ptr<CommitLog> log)
+        : options_(std::move(options)), key_(std::move(key)), log_(std::move(log)) {}
 
     std::vector<std::string> images() const override {
         std::vector<std::string> out;
@@ -68,7 +69,7 @@ class StoreImpl final : public Store {
         Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
         if (!index.ok()) return index.error();
         Result<std::shared_ptr<ClientViewImpl>> v = ClientViewImpl::open(
-            mac, *index, key_, *options_.env, client_dir(mac), options_.client_quota);
+            mac, *index, key_, *options_.env, client_dir(mac), options_.client_quota, log_);
         if (!v.ok()) return v.error();
         views_.emplace(mac, *v);
         return std::shared_ptr<ClientView>(*v);
@@ -297,6 +298,8 @@ class StoreImpl final : public Store {
 
     const StoreOptions options_;
     const HandleKey key_;
+    // Shared with the views, which may outlive the store (a server's in-flight calls).
+    const std::shared_ptr<CommitLog> log_;
     mutable Mutex mu_;
     mutable std::map<std::string, std::shared_ptr<const ImageIndex>> indexes_ GUARDED_BY(mu_);
     std::map<MacAddr, std::shared_ptr<ClientViewImpl>> views_ GUARDED_BY(mu_);
@@ -328,7 +331,21 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         store_log().error("handle key: {}", key.message());
         return key.failure();
     }
-    return std::unique_ptr<Store>(new StoreImpl(options, std::move(*key)));
+    // Before any delta is read: what the last run promised and left only in the commit log
+    // goes back into the deltas first (CommitLog::open replays it).
+    std::shared_ptr<CommitLog> log;
+    if (options.commit_log) {
+        CommitLogOptions log_options;
+        log_options.checkpoint_bytes = options.commit_log_checkpoint_bytes;
+        Result<std::unique_ptr<CommitLog>> opened =
+            CommitLog::open(env, options.state_dir, log_options);
+        if (!opened.ok()) {
+            store_log().error("commit log: {}", opened.message());
+            return opened.failure();
+        }
+        log = std::move(*opened);
+    }
+    return std::unique_ptr<Store>(new StoreImpl(options, std::move(*key), std::move(log)));
 }
 
 }  // namespace rootfarm::store

@@ -226,6 +226,10 @@ class ClientView {
     // Records the write [offset, offset+count): size and mtime/ctime. With `stable`, data and
     // metadata are synced before it returns (FILE_SYNC); otherwise they wait for commit().
     virtual Result<Attr> end_write(ObjectId id, uint64_t offset, uint64_t count, bool stable) = 0;
+    // write_data() then end_write(), in one call: a small stable write's bytes then travel in
+    // the store's commit log, so that one fdatasync covers them with every other client's.
+    virtual Result<Attr> write(ObjectId id, const WriteTarget& target, uint64_t offset,
+                               std::string_view data, bool stable) = 0;
     // Makes every write to `id` so far stable (COMMIT).
     virtual Result<void> commit(ObjectId id) = 0;
 
@@ -259,6 +263,12 @@ struct StoreOptions {
     uint64_t client_quota = 0;  // bytes; 0 = unlimited
     // Every file the store writes goes through it (tests swap it); must outlive the Store.
     Env* env = Env::Default();
+    // One commit log for every client's journal (store/commit_log.h); false: each journal
+    // syncs itself (tests of a journal's own group commit).
+    bool commit_log = true;
+    // A checkpoint of the commit log starts once its file holds this many bytes (tests make
+    // it small to checkpoint often).
+    uint64_t commit_log_checkpoint_bytes = 64u << 20;
 };
 
 // What changed in one client's delta, for `rootfarm client diff`.

@@ -28,12 +28,11 @@ namespace rootfarm::store {
 class ClientViewImpl final : public ClientView {
   public:
     // The view of `mac` with its delta in `dir` (created if missing, replayed if present). Its
-    // files are written through `env`, which must outlive the view.
-    static Result<std::shared_ptr<ClientViewImpl>> open(const MacAddr& mac,
-                                                        std::shared_ptr<const ImageIndex> image,
-                                                        const HandleKey& key, Env& env,
-                                                        const std::filesystem::path& dir,
-                                                        uint64_t quota);
+    // files are written through `env`, which must outlive the view. With `log`, its journal
+    // records are durable through the store's commit log (store/commit_log.h).
+    static Result<std::shared_ptr<ClientViewImpl>> open(
+        const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key, Env& env,
+        const std::filesystem::path& dir, uint64_t quota, std::shared_ptr<CommitLog> log = nullptr);
     // A read-only look at the delta in `dir` as it is on disk, changing nothing (the server
     // may be running it). ENOENT if there is no delta.
     static Result<std::shared_ptr<ClientViewImpl>> inspect(const MacAddr& mac,
@@ -74,6 +73,8 @@ class ClientViewImpl final : public ClientView {
     Result<void> write_data(ObjectId id, const WriteTarget& target, uint64_t offset,
                             std::string_view data) override;
     Result<Attr> end_write(ObjectId id, uint64_t offset, uint64_t count, bool stable) override;
+    Result<Attr> write(ObjectId id, const WriteTarget& target, uint64_t offset,
+                       std::string_view data, bool stable) override;
     Result<void> commit(ObjectId id) override;
 
     Result<Wcc> setattr(ObjectId id, const SetAttrArgs& args) override;
@@ -158,8 +159,16 @@ class ClientViewImpl final : public ClientView {
     template <class T, class F>
     Result<T> mutate(F&& body);
 
-    // Appends `ops` to the journal and applies them; returns the position to wait for.
-    Result<uint64_t> commit_ops(const std::vector<Op>& ops);
+    // Appends `ops` to the journal (with `write`'s bytes, to the commit log) and applies them;
+    // returns the position to wait for.
+    Result<uint64_t> commit_ops(const std::vector<Op>& ops, LoggedWrite* write = nullptr);
+    // end_write(), or with `logged` a stable write whose bytes go to the commit log with its
+    // record and then to the data file.
+    Result<Attr> finish_write(ObjectId id, uint64_t offset, uint64_t count, bool stable,
+                              const std::string_view* logged);
+    // After an fdatasync of `id`'s data file: the commit log must not write its older logged
+    // writes over it again.
+    Result<void> data_synced(ObjectId id) const;
     // Waits for `position` with mu_ released; `journal` is the journal it was appended to.
     Result<void> wait(const std::shared_ptr<Journal>& journal, uint64_t position) const;
     Result<void> compact_locked();
@@ -182,6 +191,7 @@ class ClientViewImpl final : public ClientView {
     DeltaMeta meta_;
     DeltaState state_;
     std::shared_ptr<Journal> journal_;
+    std::shared_ptr<CommitLog> log_;  // set at open, never changed
     uint64_t snapshot_bytes_ = 0;
     // Objects whose size/mtime changed by unstable writes not yet journaled (COMMIT does it).
     std::unordered_set<ObjectId> unstable_;

@@ -109,7 +109,30 @@ Result<WriteTarget> ClientViewImpl::begin_write(ObjectId id) {
     });
 }
 
+namespace {
+
+// A stable write up to this size carries its bytes in the commit log: one fdatasync of the log,
+// shared with every client, instead of one of its data file. Larger ones (a whole file copied
+// in 1 MiB WRITEs) sync their data file, rather than writing every byte twice.
+constexpr size_t kLoggedWriteMax = 64 * 1024;
+
+}  // namespace
+
+Result<Attr> ClientViewImpl::write(ObjectId id, const WriteTarget& target, uint64_t offset,
+                                   std::string_view data, bool stable) {
+    if (stable && log_ && data.size() <= kLoggedWriteMax) {
+        return finish_write(id, offset, data.size(), true, &data);
+    }
+    if (Result<void> w = write_data(id, target, offset, data); !w.ok()) return w.error();
+    return end_write(id, offset, data.size(), stable);
+}
+
 Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t count, bool stable) {
+    return finish_write(id, offset, count, stable, nullptr);
+}
+
+Result<Attr> ClientViewImpl::finish_write(ObjectId id, uint64_t offset, uint64_t count, bool stable,
+                                          const std::string_view* logged) {
     std::shared_ptr<BackingFile> file;
     Result<Attr> r = mutate<Attr>([&](uint64_t& position) -> Result<Attr> {
         std::optional<Obj> o = find(id);
@@ -124,6 +147,7 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
         uint64_t end = count == 0 ? 0 : offset + count;
         if (end > size) {
             if (Result<void> q = check_writable(end - size); !q.ok()) {
+                if (logged) return q.error();  // nothing written yet
                 // Over quota: this write's bytes beyond the old end go again, the state stays
                 // whole. Only its own range: a truncate to the old end would also cut a
                 // concurrent write to this file that is on disk but not yet recorded (the Linux
@@ -142,8 +166,24 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
         op.object.attr.size = std::max(size, end);
         op.object.attr.mtime = op.object.attr.ctime = now();
         if (stable) {
-            Result<uint64_t> p = commit_ops({op});
+            LoggedWrite write;
+            if (logged) {
+                write.object = id;
+                write.offset = offset;
+                write.bytes = *logged;
+                write.fd = file->fd();
+                write.path = data_path(id);
+            }
+            Result<uint64_t> p = commit_ops({op}, logged ? &write : nullptr);
             if (!p.ok()) return p.error();
+            // After the log has the bytes: a kill in between leaves them in neither, or in the
+            // log, whose replay writes them. Before, a kill could leave bytes in the data file
+            // that a replay of older logged writes then partly covers.
+            if (logged) {
+                Result<void> w = env_.pwrite(file->fd(), data_path(id), *logged, offset);
+                log_->written(write.ticket);
+                if (!w.ok()) return io_failed(w.failure());
+            }
             position = *p;
             unstable_.erase(id);
         } else {
@@ -153,12 +193,14 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
         }
         return attr_of(*find(id));
     });
-    if (!r.ok() || !stable) return r;
+    // A logged write is durable with the log, which mutate() waited for.
+    if (!r.ok() || !stable || logged) return r;
     // FILE_SYNC: the data too. After the journal wait, which has already returned; order does
     // not matter as both must be done before the reply.
     if (Result<void> s = env_.fdatasync(file->fd(), data_path(id)); !s.ok()) {
         return io_failed(s.failure());
     }
+    if (Result<void> s = data_synced(id); !s.ok()) return s.failure();
     {
         std::shared_lock lock(mu_);
         if (Result<void> s = sync_objects_dir(); !s.ok()) return s.failure();
@@ -196,6 +238,7 @@ Result<void> ClientViewImpl::commit(ObjectId id) {
         if (Result<void> s = env_.fdatasync(file->fd(), data_path(id)); !s.ok()) {
             return io_failed(s.failure());
         }
+        if (Result<void> s = data_synced(id); !s.ok()) return s;
     }
     {
         // Shared: the directory's fsync must not hold up this client's reads (GETATTR) as the
@@ -204,6 +247,25 @@ Result<void> ClientViewImpl::commit(ObjectId id) {
         if (Result<void> s = sync_objects_dir(); !s.ok()) return s.failure();
     }
     return wait(journal, position);
+}
+
+Result<void> ClientViewImpl::data_synced(ObjectId id) const {
+    if (!log_) return {};
+    LogMember member;
+    {
+        std::shared_lock lock(mu_);
+        if (!journal_) return {};
+        member = journal_->member();
+    }
+    // The log's replay would also have made the data file's name again: before it forgets the
+    // writes, the name must be durable on its own.
+    if (Result<void> s = sync_objects_dir(); !s.ok()) return s;
+    Result<uint64_t> mark = log_->data_synced(member, id);
+    if (!mark.ok()) return io_failed(mark.failure());
+    if (*mark == 0) return {};
+    Result<void> w = log_->wait_durable(*mark);
+    if (!w.ok()) return Error(errno_error(EIO), w.failure().context());
+    return {};
 }
 
 }  // namespace rootfarm::store

@@ -394,7 +394,7 @@ Result<void> ClientViewImpl::sync_cut(ObjectId id, const std::shared_ptr<Backing
     // crash would bring the cut bytes back where zeros were promised.
     Result<void> s = env_.fdatasync(cut->fd(), data_path(id));
     if (!s.ok()) return io_failed(s.failure());
-    return {};
+    return data_synced(id);
 }
 
 }  // namespace rootfarm::store

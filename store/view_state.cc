@@ -42,9 +42,10 @@ std::shared_ptr<ClientViewImpl> ClientViewImpl::pristine(std::shared_ptr<const I
 
 Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::open(
     const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key, Env& env,
-    const std::filesystem::path& dir, uint64_t quota) {
+    const std::filesystem::path& dir, uint64_t quota, std::shared_ptr<CommitLog> log) {
     std::shared_ptr<ClientViewImpl> view(new ClientViewImpl(mac, std::move(image), key, env));
     view->dir_ = dir;
+    view->log_ = std::move(log);
     view->read_only_ = false;
     view->quota_ = quota;
     view->meta_.first_id = kFirstClientId;
@@ -203,6 +204,8 @@ Result<void> ClientViewImpl::replay(bool writable) {
         return journal.failure();
     }
     journal_ = std::move(*journal);
+    // The salt tells this delta's records from those of the one a reset replaced.
+    if (log_) journal_->attach(log_.get(), LogMember{dir_.filename().string(), meta_.salt});
     return {};
 }
 
@@ -220,11 +223,11 @@ Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::inspect(
     return view;
 }
 
-Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops) {
+Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops, LoggedWrite* write) {
     if (!journal_) return errno_error(EROFS);
     // Its failure was logged when it stopped; not again for every call since.
     if (journal_->stopped()) return errno_error(EIO);
-    Result<uint64_t> position = journal_->append(encode_ops(ops));
+    Result<uint64_t> position = journal_->append(encode_ops(ops), write);
     if (!position.ok()) return io_failed(position.failure());
     for (const Op& op : ops) state_.apply(op);
     if (journal_->bytes() > std::max(kCompactMinBytes, 2 * snapshot_bytes_)) {
@@ -250,6 +253,11 @@ Error ClientViewImpl::io_failed(const Error& e) const {
 }
 
 Result<void> ClientViewImpl::compact_locked() {
+    if (log_) {
+        // The snapshot stands for every record so far, including sizes whose bytes only the
+        // log holds yet: those must be in their data files before the log forgets them.
+        if (Result<void> c = log_->checkpoint(); !c.ok()) return c;
+    }
     std::vector<std::string> records = state_.snapshot();
     Result<void> r = write_snapshot(env_, dir_ / "snapshot", records);
     if (!r.ok()) return r;

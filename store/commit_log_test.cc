@@ -1,0 +1,241 @@
+// The commit log shared by every client's journal (store/commit_log.h): one fdatasync for many
+// clients, and a replay after a crash that gives each delta back exactly its own records.
+
+#include "store/commit_log.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "store/fault_env_test_util.h"
+#include "store/journal.h"
+#include "store/test_util.h"
+#include "store/view.h"
+
+namespace rootfarm::store {
+namespace {
+
+using namespace testing;
+
+class CommitLogTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        write_file(state() / "images/pi/root/etc/hostname", "pi\n");
+        write_file(state() / "images/pi/boot/config.txt", "");
+    }
+    std::filesystem::path state() const { return dir_.path() / "state"; }
+
+    std::unique_ptr<Store> open(Env* env, bool commit_log = true) {
+        StoreOptions o;
+        o.state_dir = state();
+        o.env = env;
+        o.commit_log = commit_log;
+        Result<std::unique_ptr<Store>> s = Store::open(o);
+        EXPECT_TRUE(s.ok()) << s.message();
+        return s.ok() ? std::move(*s) : nullptr;
+    }
+    // A crash: the power goes before the store can checkpoint at its stop, then everything
+    // not durable is lost.
+    void crash(std::unique_ptr<Store>& store, FaultEnv& env) {
+        env.power_off_after(0);
+        store.reset();
+        env.clear_faults();
+        env.simulate_power_loss();
+    }
+    std::vector<std::filesystem::path> log_files() const {
+        std::vector<std::filesystem::path> out;
+        for (const auto& e : std::filesystem::directory_iterator(state() / "commit-log")) {
+            if (e.path().extension() == ".log") out.push_back(e.path());
+        }
+        return out;
+    }
+
+    TempDir dir_;
+};
+
+std::atomic<int> g_syncs{0};
+void count_and_linger() {
+    ++g_syncs;
+    // Long enough for the other clients' calls to pile up behind this sync, as they do behind
+    // a real disk's.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
+// Runs `per_client` MKDIRs on each of `clients` clients at once; returns the syncs made.
+int storm_of_mkdirs(Store& store, int clients, int per_client) {
+    std::vector<std::shared_ptr<ClientView>> views;
+    for (int c = 0; c < clients; ++c) views.push_back(*store.view(mac(c + 1), "pi"));
+    g_syncs = 0;
+    Journal::set_global_sync_hook(&count_and_linger);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+        threads.emplace_back([&, c] {
+            for (int i = 0; i < per_client; ++i) {
+                EXPECT_TRUE(
+                    views[c]->mkdir(views[c]->root(), "d" + std::to_string(i), {}, {}).ok());
+            }
+        });
+    }
+    for (std::thread& t : threads) t.join();
+    Journal::set_global_sync_hook(nullptr);
+    for (int c = 0; c < clients; ++c) {
+        // Every call was answered after a sync, and none of them synced the client's own
+        // journal: the log's syncs covered them.
+        EXPECT_EQ(static_cast<ClientViewImpl&>(*views[c]).journal_syncs(), 0u);
+        for (int i = 0; i < per_client; ++i)
+            EXPECT_TRUE(exists(*views[c], "/d" + std::to_string(i)));
+    }
+    return g_syncs;
+}
+
+TEST_F(CommitLogTest, OneSyncCoversTheRecordsOfEveryClient) {
+    constexpr int kClients = 8, kEach = 40;
+    std::unique_ptr<Store> store = open(Env::Default());
+    ASSERT_TRUE(store);
+    int syncs = storm_of_mkdirs(*store, kClients, kEach);
+    // One client at a time, each call would need its own sync: 320. Sharing, a sync covers
+    // about one call of every client.
+    std::printf("%d MKDIRs of %d clients: %d syncs of the commit log\n", kClients * kEach, kClients,
+                syncs);
+    EXPECT_LT(syncs, kClients * kEach / 2);
+}
+
+TEST_F(CommitLogTest, WithoutTheLogEachClientSyncsItsOwnJournal) {
+    // The comparison the log is for: the same storm, each journal syncing itself.
+    constexpr int kClients = 8, kEach = 40;
+    std::unique_ptr<Store> store = open(Env::Default(), false);
+    ASSERT_TRUE(store);
+    std::vector<std::shared_ptr<ClientView>> views;
+    for (int c = 0; c < kClients; ++c) views.push_back(*store->view(mac(c + 1), "pi"));
+    g_syncs = 0;
+    Journal::set_global_sync_hook(&count_and_linger);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < kClients; ++c) {
+        threads.emplace_back([&, c] {
+            for (int i = 0; i < kEach; ++i) {
+                EXPECT_TRUE(
+                    views[c]->mkdir(views[c]->root(), "d" + std::to_string(i), {}, {}).ok());
+            }
+        });
+    }
+    for (std::thread& t : threads) t.join();
+    Journal::set_global_sync_hook(nullptr);
+    EXPECT_GE(g_syncs.load(), kClients * kEach);
+    EXPECT_FALSE(std::filesystem::exists(state() / "commit-log"));
+}
+
+TEST_F(CommitLogTest, ACrashGivesEveryDeltaBackWhatOnlyTheLogHeld) {
+    FaultEnv env(dir_.path());
+    std::unique_ptr<Store> store = open(&env);
+    ASSERT_TRUE(store);
+    for (int c = 1; c <= 3; ++c) {
+        std::shared_ptr<ClientView> v = *store->view(mac(c), "pi");
+        ASSERT_TRUE(v->mkdir(v->root(), "kept", {}, {}).ok());
+        Result<NewObject> f = v->create(v->root(), "file", {});
+        ASSERT_TRUE(f.ok());
+        ASSERT_TRUE(write_at(*v, f->id, 3, "client " + std::to_string(c)).ok());
+    }
+    // The journals were never synced: what was promised is in the log alone.
+    crash(store, env);
+    ASSERT_FALSE(log_files().empty());
+    store = open(&env);
+    ASSERT_TRUE(store);
+    for (int c = 1; c <= 3; ++c) {
+        std::shared_ptr<ClientView> v = *store->view(mac(c), "pi");
+        EXPECT_TRUE(exists(*v, "/kept"));
+        ASSERT_TRUE(exists(*v, "/file"));
+        EXPECT_EQ(read_all(*v, walk(*v, "/file")),
+                  std::string(3, '\0') + "client " + std::to_string(c));
+    }
+    // Replayed once: the logs are gone, the next start has nothing to do.
+    EXPECT_EQ(log_files().size(), 1u);  // the new, empty one
+}
+
+TEST_F(CommitLogTest, ADeltaRemovedWithTheServerStoppedStaysRemoved) {
+    FaultEnv env(dir_.path());
+    std::unique_ptr<Store> store = open(&env);
+    ASSERT_TRUE(store);
+    for (int c = 1; c <= 2; ++c) {
+        std::shared_ptr<ClientView> v = *store->view(mac(c), "pi");
+        ASSERT_TRUE(v->mkdir(v->root(), "mine", {}, {}).ok());
+    }
+    crash(store, env);
+    // The operator resets client 1 by hand: its directory goes, the log still has its records.
+    std::filesystem::remove_all(state() / "clients" / mac(1).dashed());
+    store = open(&env);
+    ASSERT_TRUE(store);
+    std::shared_ptr<ClientView> one = *store->view(mac(1), "pi");
+    EXPECT_FALSE(exists(*one, "/mine"));
+    std::shared_ptr<ClientView> two = *store->view(mac(2), "pi");
+    EXPECT_TRUE(exists(*two, "/mine"));
+}
+
+TEST_F(CommitLogTest, AResetDeltaGetsNoneOfTheOldDeltasRecords) {
+    FaultEnv env(dir_.path());
+    std::unique_ptr<Store> store = open(&env);
+    ASSERT_TRUE(store);
+    {
+        std::shared_ptr<ClientView> v = *store->view(mac(1), "pi");
+        for (int i = 0; i < 10; ++i) {
+            ASSERT_TRUE(v->mkdir(v->root(), "old" + std::to_string(i), {}, {}).ok());
+        }
+        ASSERT_TRUE(store->reset(mac(1)).ok());
+        ASSERT_TRUE(v->mkdir(v->root(), "new", {}, {}).ok());
+    }
+    crash(store, env);
+    store = open(&env);
+    ASSERT_TRUE(store);
+    std::shared_ptr<ClientView> v = *store->view(mac(1), "pi");
+    EXPECT_TRUE(exists(*v, "/new"));
+    for (int i = 0; i < 10; ++i) EXPECT_FALSE(exists(*v, "/old" + std::to_string(i))) << i;
+}
+
+TEST_F(CommitLogTest, ACompactionBeforeTheCrashReplaysOnlyWhatCameAfter) {
+    FaultEnv env(dir_.path());
+    std::unique_ptr<Store> store = open(&env);
+    ASSERT_TRUE(store);
+    {
+        std::shared_ptr<ClientView> v = *store->view(mac(1), "pi");
+        ASSERT_TRUE(v->mkdir(v->root(), "a", {}, {}).ok());
+        ASSERT_TRUE(v->rename(v->root(), "a", v->root(), "b").ok());
+        Result<NewObject> f = v->create(v->root(), "f", {});
+        ASSERT_TRUE(f.ok());
+        ASSERT_TRUE(write_at(*v, f->id, 0, "before").ok());
+        ASSERT_TRUE(static_cast<ClientViewImpl&>(*v).compact().ok());
+        // Renamed back after the snapshot: a replay of the older records on top would move it
+        // again.
+        ASSERT_TRUE(v->rename(v->root(), "b", v->root(), "a").ok());
+        ASSERT_TRUE(write_at(*v, f->id, 6, " after").ok());
+    }
+    crash(store, env);
+    store = open(&env);
+    ASSERT_TRUE(store);
+    std::shared_ptr<ClientView> v = *store->view(mac(1), "pi");
+    EXPECT_TRUE(exists(*v, "/a"));
+    EXPECT_FALSE(exists(*v, "/b"));
+    EXPECT_EQ(read_all(*v, walk(*v, "/f")), "before after");
+}
+
+TEST_F(CommitLogTest, ASecondStoreOnTheSameStateDirectoryKeepsItsHandsOffTheLog) {
+    std::unique_ptr<Store> server = open(Env::Default());
+    ASSERT_TRUE(server);
+    std::shared_ptr<ClientView> v = *server->view(mac(1), "pi");
+    ASSERT_TRUE(v->mkdir(v->root(), "served", {}, {}).ok());
+    size_t logs = log_files().size();
+    // A CLI command while the server runs: it must not replay (and remove) the server's live
+    // log, and what it writes syncs its own journal.
+    std::unique_ptr<Store> cli = open(Env::Default());
+    ASSERT_TRUE(cli);
+    EXPECT_EQ(log_files().size(), logs);
+    std::shared_ptr<ClientView> other = *cli->view(mac(2), "pi");
+    ASSERT_TRUE(other->mkdir(other->root(), "from-cli", {}, {}).ok());
+    EXPECT_GT(static_cast<ClientViewImpl&>(*other).journal_syncs(), 0u);
+    ASSERT_TRUE(v->mkdir(v->root(), "still-served", {}, {}).ok());
+    EXPECT_EQ(static_cast<ClientViewImpl&>(*v).journal_syncs(), 0u);
+}
+
+}  // namespace
+}  // namespace rootfarm::store
