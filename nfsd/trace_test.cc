@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 
 #include "bench/nfs_replay.h"
@@ -177,6 +179,202 @@ TEST_F(Trace, RetransmitIsWrittenOnce) {
     std::string text = slurp(trace_path_);
     EXPECT_NE(text.find("MKDIR / once\n"), std::string::npos) << text;
     EXPECT_EQ(text.find("MKDIR / once\n"), text.rfind("MKDIR / once\n")) << text;
+}
+
+// Every argument form the format has, sent as exact calls, and the exact text written: the
+// SETATTR fields and times, CREATE modes, WRITE stability, MKNOD types, "." and "..", a
+// handle no reply named, and the calls that are not written (GARBAGE_ARGS, BADTYPE).
+TEST_F(Trace, WritesEveryArgumentFormExactly) {
+    auto server = InProcessServer::start(config_);
+    ASSERT_NE(server, nullptr);
+    auto root = mount_root(config_.nfs.mount_port);
+    ASSERT_TRUE(root);
+    RawRpc rpc(config_.nfs.port);
+    ASSERT_TRUE(rpc.connected());
+    uint32_t xid = 0x7000;
+    // Sends one NFS call; its nfsstat3, or nullopt for an RPC-level error.
+    auto call = [&](uint32_t proc, const std::function<void(XdrWriter&)>& args) {
+        std::vector<uint8_t> a;
+        XdrWriter w(a);
+        args(w);
+        auto reply = rpc.call(build_call(++xid, kNfsProgram, kNfsVersion, proc, a));
+        EXPECT_TRUE(reply);
+        std::optional<uint32_t> status;
+        if (reply && reply->accept_stat == 0) status = reply->results().u32();
+        return status;
+    };
+    auto no_attrs = [](XdrWriter& w) {
+        for (int i = 0; i < 6; ++i) w.u32(0);
+    };
+    auto found = [&](const std::vector<uint8_t>& dir, const char* name) {
+        auto fh = lookup(rpc, dir, name);
+        EXPECT_TRUE(fh) << name;
+        return fh.value_or(std::vector<uint8_t>{});
+    };
+
+    EXPECT_EQ(call(kNfs3MkDir, [&](XdrWriter& w) { put_fh(w, *root), w.string("d"), no_attrs(w); }),
+              0u);
+    auto d = found(*root, "d");
+    auto create = [&](const char* name, uint32_t how) {
+        return call(kNfs3Create, [&](XdrWriter& w) {
+            put_fh(w, d);
+            w.string(name);
+            w.u32(how);
+            if (how == 2) {
+                w.u64(0x1122334455667788);  // createverf3
+            } else {
+                no_attrs(w);
+            }
+        });
+    };
+    EXPECT_EQ(create("g", 1), 0u);
+    EXPECT_EQ(create("g", 1), uint32_t{kNfs3ErrExist});
+    EXPECT_EQ(create("x", 2), 0u);
+    auto g = found(d, "g");
+    auto write = [&](uint64_t offset, std::string_view data, uint32_t stable) {
+        return call(kNfs3Write, [&](XdrWriter& w) {
+            put_fh(w, g);
+            w.u64(offset);
+            w.u32(static_cast<uint32_t>(data.size()));
+            w.u32(stable);
+            w.string(data);
+        });
+    };
+    EXPECT_EQ(write(0, "abc", 1), 0u);
+    EXPECT_EQ(write(3, "de", 2), 0u);
+    EXPECT_EQ(write(5, "f", 0), 0u);
+    EXPECT_EQ(call(kNfs3SetAttr,
+                   [&](XdrWriter& w) {
+                       put_fh(w, g);
+                       w.u32(1), w.u32(0600);                  // mode
+                       w.u32(1), w.u32(1000);                  // uid
+                       w.u32(1), w.u32(1000);                  // gid
+                       w.u32(0);                               // size
+                       w.u32(1);                               // atime: SET_TO_SERVER_TIME
+                       w.u32(2), w.u32(1700000000), w.u32(5);  // mtime: SET_TO_CLIENT_TIME
+                       w.u32(0);                               // no guard
+                   }),
+              0u);
+    EXPECT_EQ(call(kNfs3SetAttr,
+                   [&](XdrWriter& w) {
+                       put_fh(w, g);
+                       w.u32(0), w.u32(0), w.u32(0);
+                       w.u32(1), w.u64(2);  // size
+                       w.u32(0), w.u32(0);
+                       w.u32(0);
+                   }),
+              0u);
+    EXPECT_EQ(call(kNfs3Read, [&](XdrWriter& w) { put_fh(w, g), w.u64(1), w.u32(4); }), 0u);
+    EXPECT_EQ(call(kNfs3Commit, [&](XdrWriter& w) { put_fh(w, g), w.u64(0), w.u32(0); }), 0u);
+    auto mknod = [&](const char* name, uint32_t type) {
+        return call(kNfs3MkNod, [&](XdrWriter& w) {
+            put_fh(w, d);
+            w.string(name);
+            w.u32(type);
+            if (type == 3 || type == 4) {  // NF3BLK, NF3CHR: sattr3 and specdata3
+                no_attrs(w);
+                w.u32(1);
+                w.u32(3);
+            } else if (type == 6 || type == 7) {  // NF3SOCK, NF3FIFO: sattr3
+                no_attrs(w);
+            }
+        });
+    };
+    EXPECT_EQ(mknod("c", 4), 0u);
+    EXPECT_EQ(mknod("b", 3), 0u);
+    EXPECT_EQ(mknod("s", 6), 0u);
+    EXPECT_EQ(mknod("p", 7), 0u);
+    EXPECT_EQ(mknod("r", 1), uint32_t{kNfs3ErrBadType});  // not written: no node to replay
+    EXPECT_EQ(call(kNfs3SymLink,
+                   [&](XdrWriter& w) {
+                       put_fh(w, d);
+                       w.string("l");
+                       no_attrs(w);
+                       w.string("a b=c");
+                   }),
+              0u);
+    auto l = found(d, "l");
+    EXPECT_EQ(call(kNfs3ReadLink, [&](XdrWriter& w) { put_fh(w, l); }), 0u);
+    EXPECT_EQ(call(kNfs3Rename,
+                   [&](XdrWriter& w) {
+                       put_fh(w, d), w.string("x");
+                       put_fh(w, *root), w.string("x2");
+                   }),
+              0u);
+    EXPECT_EQ(call(kNfs3Link, [&](XdrWriter& w) { put_fh(w, g), put_fh(w, *root), w.string("h"); }),
+              0u);
+    EXPECT_EQ(call(kNfs3Remove, [&](XdrWriter& w) { put_fh(w, *root), w.string("h"); }), 0u);
+    EXPECT_EQ(call(kNfs3Remove, [&](XdrWriter& w) { put_fh(w, *root), w.string("h"); }),
+              uint32_t{kNfs3ErrNoEnt});
+    EXPECT_EQ(call(kNfs3RmDir, [&](XdrWriter& w) { put_fh(w, *root), w.string("d"); }),
+              uint32_t{kNfs3ErrNotEmpty});
+    EXPECT_EQ(call(kNfs3Lookup, [&](XdrWriter& w) { put_fh(w, d), w.string("."); }), 0u);
+    EXPECT_EQ(call(kNfs3Lookup, [&](XdrWriter& w) { put_fh(w, d), w.string(".."); }), 0u);
+    auto list = [&](uint32_t proc, uint64_t cookie) {
+        return call(proc, [&](XdrWriter& w) {
+            put_fh(w, d);
+            w.u64(cookie);
+            w.u64(0);  // cookieverf
+            if (proc == kNfs3ReadDirPlus) w.u32(4096);
+            w.u32(4096);
+        });
+    };
+    EXPECT_EQ(list(kNfs3ReadDir, 0), 0u);
+    EXPECT_EQ(list(kNfs3ReadDirPlus, 0), 0u);
+    EXPECT_EQ(list(kNfs3ReadDir, 3), 0u);
+    for (uint32_t proc : {kNfs3GetAttr, kNfs3FsStat, kNfs3FsInfo, kNfs3PathConf}) {
+        EXPECT_EQ(call(proc, [&](XdrWriter& w) { put_fh(w, *root); }), 0u);
+    }
+    EXPECT_EQ(call(kNfs3Access, [&](XdrWriter& w) { put_fh(w, g), w.u32(0x3f); }), 0u);
+    // A handle of the right shape that no reply named (its last byte changed).
+    std::vector<uint8_t> forged = g;
+    forged.back() ^= 0xff;
+    auto stale = call(kNfs3GetAttr, [&](XdrWriter& w) { put_fh(w, forged); });
+    ASSERT_TRUE(stale);
+    EXPECT_NE(*stale, 0u);
+    // Arguments that do not decode: GARBAGE_ARGS, not written.
+    EXPECT_EQ(call(kNfs3GetAttr, [&](XdrWriter& w) {}), std::nullopt);
+    server.reset();
+
+    std::string want = R"(# client b8:27:eb:00:00:01
+MKDIR / d
+LOOKUP / d
+CREATE /d g guarded
+CREATE /d g guarded =EXIST
+CREATE /d x exclusive
+LOOKUP /d g
+WRITE /d/g 0 3 datasync
+WRITE /d/g 3 2 filesync
+WRITE /d/g 5 1
+SETATTR /d/g mode 600 uid 1000 gid 1000 atime now mtime 1700000000.000000005
+SETATTR /d/g size 2
+READ /d/g 1 4
+COMMIT /d/g
+MKNOD /d c chr 1 3
+MKNOD /d b blk 1 3
+MKNOD /d s sock
+MKNOD /d p fifo
+SYMLINK /d l a%20b%3Dc
+LOOKUP /d l
+READLINK /d/l
+RENAME /d x / x2
+LINK /d/g / h
+REMOVE / h
+REMOVE / h =NOENT
+RMDIR / d =NOTEMPTY
+LOOKUP / d
+GETATTR /
+READDIR /d
+READDIRPLUS /d
+READDIR /d more
+GETATTR /
+FSSTAT /
+FSINFO /
+PATHCONF /
+ACCESS /d/g
+)";
+    want += "# unresolved GETATTR (object 0, reply " + trace_status_name(*stale) + ")\n";
+    EXPECT_EQ(slurp(trace_path_), want);
 }
 
 TEST(TraceFormat, EscapesRoundTripAndStatusesHaveNames) {
