@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace_format.h"
 #include "nfsd/access.h"
 #include "nfsd/nfs3_xdr.h"
 

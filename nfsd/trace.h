@@ -89,17 +89,4 @@ class Tracer {
     std::string last_client_ GUARDED_BY(mu_);
 };
 
-const char* nfs3_proc_name(uint32_t proc);
-
-// The trace format's vocabulary, shared with its reader (bench/trace.cc).
-// An nfsstat3 (RFC 1813 §2.6) by its name without NFS3ERR_ ("NOENT"), or its number.
-std::string trace_status_name(uint32_t status);
-// The nfsstat3 a trace status token names (a name or a number); false if it names none.
-bool trace_parse_status(std::string_view token, uint32_t& status);
-// Paths, names and symlink targets: '%', '=' and bytes outside '!'..'~' become %XX, so a
-// field never holds a space and never starts a status token.
-std::string trace_escape(std::string_view raw);
-// The inverse; false on a malformed escape.
-bool trace_unescape(std::string_view field, std::string& out);
-
 }  // namespace rootfarm::nfsd

@@ -13,6 +13,7 @@
 
 #include "bench/nfs_replay.h"
 #include "bench/trace.h"
+#include "core/trace_format.h"
 #include "nfsd/libnfs_client.h"
 #include "nfsd/nfs3_xdr.h"
 #include "nfsd/testing.h"
@@ -375,28 +376,6 @@ ACCESS /d/g
 )";
     want += "# unresolved GETATTR (object 0, reply " + trace_status_name(*stale) + ")\n";
     EXPECT_EQ(slurp(trace_path_), want);
-}
-
-TEST(TraceFormat, EscapesRoundTripAndStatusesHaveNames) {
-    for (std::string raw :
-         {std::string("plain"), std::string("a b%c=d"), std::string("\x01\xff")}) {
-        std::string esc = trace_escape(raw);
-        EXPECT_EQ(esc.find_first_of(" =\x01\xff"), std::string::npos) << esc;
-        std::string back;
-        ASSERT_TRUE(trace_unescape(esc, back));
-        EXPECT_EQ(back, raw);
-    }
-    std::string out;
-    EXPECT_FALSE(trace_unescape("bad%2", out));
-    EXPECT_FALSE(trace_unescape("bad%zz", out));
-    uint32_t s = 0;
-    EXPECT_EQ(trace_status_name(2), "NOENT");
-    ASSERT_TRUE(trace_parse_status("NOTEMPTY", s));
-    EXPECT_EQ(s, 66u);
-    ASSERT_TRUE(trace_parse_status("10008", s));
-    EXPECT_EQ(s, 10008u);
-    EXPECT_FALSE(trace_parse_status("NOPE", s));
-    EXPECT_FALSE(trace_parse_status("", s));
 }
 
 }  // namespace
