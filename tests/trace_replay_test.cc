@@ -1,5 +1,6 @@
-// Integration: `[nfs] trace` records what a real client (libnfs) does against an in-process
-// server in the bench's trace format, and rootfarm-bench's replayer replays the recording
+// Integration, writer to reader: `[nfs] trace` (nfsd/trace.h) records what a real client
+// (libnfs) and exact raw calls do against an in-process server, in the bench's trace format;
+// rootfarm-bench's parser (bench/trace.h) loads the recording and its replayer replays it
 // against a fresh server with every call answering the status it answered when recorded.
 
 #include <fcntl.h>
