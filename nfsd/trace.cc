@@ -5,9 +5,7 @@
 #include <optional>
 
 #include "core/trace_format.h"
-#include "nfsd/nfs3_xdr.h"
 #include "nfsd/rpc.h"
-#include "nfsd/xdr.h"
 
 namespace rootfarm::nfsd {
 
@@ -34,7 +32,7 @@ bool is_dot(std::string_view name) {
 
 }  // namespace
 
-// What a call's line needs, decoded from its arguments while the record is at hand.
+// What a call's line needs, from the arguments its handler decoded.
 struct TracedCall {
     uint32_t proc = 0;
     uint32_t xid = 0;
@@ -76,21 +74,17 @@ std::string sattr_suffix(const store::SetAttrArgs& a) {
     return s;
 }
 
-// Decodes the arguments of an NFSv3 call (RFC 1813 §3.3) into what its trace line needs.
-std::optional<TracedCall> decode(const CallHeader& h, std::span<const uint8_t> args,
-                                 store::ClientView& view) {
+// What the trace line of call `proc` needs, from the arguments its handler kept. Nothing for
+// a MKNOD of a type no replay could ask for (BADTYPE).
+std::optional<TracedCall> describe(uint32_t proc, uint32_t xid, const Nfs3Args& a,
+                                   const store::ClientView& view) {
     TracedCall c;
-    c.proc = h.proc;
-    c.xid = h.xid;
+    c.proc = proc;
+    c.xid = xid;
     c.mac = view.mac().to_string();
-    XdrReader r(args);
-    auto fh = [&](store::ObjectId& id, bool& ok) {
-        auto resolved = view.resolve(r.opaque(kMaxHandleBytes));
-        ok = resolved.ok();
-        id = ok ? *resolved : 0;
-    };
-    auto name = [&](std::string& out) { out = std::string(read_name(r).name); };
-    switch (h.proc) {
+    c.obj = a.fh.id;
+    c.obj_ok = a.fh.status == 0;
+    switch (proc) {
         case kNfs3GetAttr:
         case kNfs3Access:
         case kNfs3ReadLink:
@@ -98,68 +92,40 @@ std::optional<TracedCall> decode(const CallHeader& h, std::span<const uint8_t> a
         case kNfs3FsInfo:
         case kNfs3PathConf:
         case kNfs3Commit:
-            fh(c.obj, c.obj_ok);
             break;
-        case kNfs3SetAttr: {
-            fh(c.obj, c.obj_ok);
-            store::SetAttrArgs a;
-            if (!read_sattr3(r, a)) return std::nullopt;
-            c.suffix = sattr_suffix(a);
+        case kNfs3SetAttr:
+            c.suffix = sattr_suffix(a.attrs);
             break;
-        }
         case kNfs3Lookup:
         case kNfs3MkDir:
         case kNfs3Remove:
         case kNfs3RmDir:
-            fh(c.obj, c.obj_ok);
-            name(c.name);
+            c.name = a.name;
             break;
         case kNfs3Read:
-        case kNfs3Write: {
-            fh(c.obj, c.obj_ok);
-            uint64_t offset = r.u64();
-            uint32_t count = r.u32();
-            c.suffix = " " + std::to_string(offset) + " " + std::to_string(count);
-            if (h.proc == kNfs3Write) {
-                uint32_t stable = r.u32();
-                if (stable == 1) c.suffix += " datasync";
-                if (stable == 2) c.suffix += " filesync";
-            }
+        case kNfs3Write:
+            c.suffix = " " + std::to_string(a.offset) + " " + std::to_string(a.count);
+            if (proc == kNfs3Write && a.how == 1) c.suffix += " datasync";
+            if (proc == kNfs3Write && a.how == 2) c.suffix += " filesync";
             break;
-        }
-        case kNfs3Create: {
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            uint32_t how = r.u32();
-            if (how == 1) c.suffix = " guarded";
-            if (how == 2) c.suffix = " exclusive";
+        case kNfs3Create:
+            c.name = a.name;
+            if (a.how == 1) c.suffix = " guarded";
+            if (a.how == 2) c.suffix = " exclusive";
             break;
-        }
-        case kNfs3SymLink: {
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            store::SetAttrArgs a;
-            if (!read_sattr3(r, a)) return std::nullopt;
-            c.suffix = " " + trace_escape(r.string(kMaxPathBytes));
+        case kNfs3SymLink:
+            c.name = a.name;
+            c.suffix = " " + trace_escape(a.target);
             break;
-        }
         case kNfs3MkNod: {
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            uint32_t type = r.u32();
-            store::SetAttrArgs a;
-            using T = store::FileType;
-            if (type == static_cast<uint32_t>(T::kChar) ||
-                type == static_cast<uint32_t>(T::kBlock)) {
-                if (!read_sattr3(r, a)) return std::nullopt;
-                uint32_t major = r.u32();
-                uint32_t minor = r.u32();
-                c.suffix =
-                    std::string(type == static_cast<uint32_t>(T::kChar) ? " chr " : " blk ") +
-                    std::to_string(major) + " " + std::to_string(minor);
-            } else if (type == static_cast<uint32_t>(T::kSocket)) {
+            c.name = a.name;
+            auto is = [&](store::FileType t) { return a.how == static_cast<uint32_t>(t); };
+            if (is(store::FileType::kChar) || is(store::FileType::kBlock)) {
+                c.suffix = std::string(is(store::FileType::kChar) ? " chr " : " blk ") +
+                           std::to_string(a.major) + " " + std::to_string(a.minor);
+            } else if (is(store::FileType::kSocket)) {
                 c.suffix = " sock";
-            } else if (type == static_cast<uint32_t>(T::kFifo)) {
+            } else if (is(store::FileType::kFifo)) {
                 c.suffix = " fifo";
             } else {
                 return std::nullopt;  // BADTYPE: no node a replay could ask for
@@ -167,28 +133,22 @@ std::optional<TracedCall> decode(const CallHeader& h, std::span<const uint8_t> a
             break;
         }
         case kNfs3Rename:
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            c.has_second = true;
-            fh(c.obj2, c.obj2_ok);
-            name(c.name2);
-            break;
+            c.name = a.name;
+            [[fallthrough]];
         case kNfs3Link:
-            fh(c.obj, c.obj_ok);
             c.has_second = true;
-            fh(c.obj2, c.obj2_ok);
-            name(c.name2);
+            c.obj2 = a.fh2.id;
+            c.obj2_ok = a.fh2.status == 0;
+            c.name2 = a.name2;
             break;
         case kNfs3ReadDir:
         case kNfs3ReadDirPlus:
-            fh(c.obj, c.obj_ok);
-            c.cookie = r.u64();
+            c.cookie = a.offset;
             if (c.cookie != 0) c.suffix = " more";
             break;
         default:
             return std::nullopt;
     }
-    if (!r.ok()) return std::nullopt;
     return c;
 }
 
@@ -204,16 +164,27 @@ Tracer::~Tracer() {
     std::fclose(file_);
 }
 
-void Tracer::observe(const CallHeader& h, std::span<const uint8_t> args,
-                     const std::shared_ptr<store::ClientView>& view, Responder& respond) {
-    auto call = decode(h, args, *view);
-    if (!call) return;
-    respond = [this, call = std::move(*call), view,
-               inner = std::move(respond)](std::vector<uint8_t> reply) {
+std::optional<Nfs3Args>* Tracer::observe(const CallHeader& h,
+                                         std::shared_ptr<const std::vector<uint8_t>> record,
+                                         const std::shared_ptr<store::ClientView>& view,
+                                         Responder& respond) {
+    struct Observed {
+        uint32_t proc;
+        uint32_t xid;
+        std::shared_ptr<const std::vector<uint8_t>> record;  // what the kept names point into
+        std::optional<Nfs3Args> args;
+    };
+    auto seen = std::make_shared<Observed>(Observed{h.proc, h.xid, std::move(record), {}});
+    respond = [this, seen, view, inner = std::move(respond)](std::vector<uint8_t> reply) {
         // An empty reply is a retransmit the DRC drops: nothing was answered.
-        if (!reply.empty()) on_reply(call, *view, reply);
+        if (!reply.empty() && seen->args) {
+            if (auto call = describe(seen->proc, seen->xid, *seen->args, *view)) {
+                on_reply(*call, *view, reply);
+            }
+        }
         inner(std::move(reply));
     };
+    return &seen->args;
 }
 
 std::string Tracer::path_of(const Client& c, store::ObjectId id) const {

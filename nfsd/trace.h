@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,12 +54,16 @@ class Tracer {
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
 
-    // Decodes call `h` (arguments `args`, from the client whose view is `view`) and wraps
-    // `respond` so that the call is written, with its reply's status, when the reply is sent.
-    // The reply bytes are passed on unchanged; a call whose arguments do not decode, or whose
-    // reply is not an accepted NFS result, is passed on and not written.
-    void observe(const CallHeader& h, std::span<const uint8_t> args,
-                 const std::shared_ptr<store::ClientView>& view, Responder& respond);
+    // Wraps `respond` of call `h` (the whole call `record`, from the client whose view is
+    // `view`) so that the call is written, with its reply's status, when the reply is sent.
+    // Returns where the handler keeps the arguments it decoded (Nfs3Call::decoded); it stays
+    // valid while a copy of the wrapped `respond` lives. The reply bytes are passed on
+    // unchanged. Not written: a call whose handler kept no arguments (they did not decode, or
+    // the duplicate request cache answered for it), or whose reply is no accepted NFS result.
+    std::optional<Nfs3Args>* observe(const CallHeader& h,
+                                     std::shared_ptr<const std::vector<uint8_t>> record,
+                                     const std::shared_ptr<store::ClientView>& view,
+                                     Responder& respond);
 
   private:
     struct Name {

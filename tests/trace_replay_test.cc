@@ -286,7 +286,8 @@ TEST_F(Trace, WritesEveryArgumentFormExactly) {
     EXPECT_EQ(mknod("b", 3), 0u);
     EXPECT_EQ(mknod("s", 6), 0u);
     EXPECT_EQ(mknod("p", 7), 0u);
-    EXPECT_EQ(mknod("r", 1), uint32_t{kNfs3ErrBadType});  // not written: no node to replay
+    EXPECT_EQ(mknod("r", 1), uint32_t{kNfs3ErrBadType});      // not written: no node to replay
+    EXPECT_EQ(mknod("q", 0x103), uint32_t{kNfs3ErrBadType});  // nor is a type out of range
     EXPECT_EQ(call(kNfs3SymLink,
                    [&](XdrWriter& w) {
                        put_fh(w, d);
@@ -295,6 +296,16 @@ TEST_F(Trace, WritesEveryArgumentFormExactly) {
                        w.string("a b=c");
                    }),
               0u);
+    // A target past PATH_MAX is decoded and answered NAMETOOLONG, and written as such.
+    const std::string long_target(5000, 't');
+    EXPECT_EQ(call(kNfs3SymLink,
+                   [&](XdrWriter& w) {
+                       put_fh(w, d);
+                       w.string("long");
+                       no_attrs(w);
+                       w.string(long_target);
+                   }),
+              uint32_t{kNfs3ErrNameTooLong});
     auto l = found(d, "l");
     EXPECT_EQ(call(kNfs3ReadLink, [&](XdrWriter& w) { put_fh(w, l); }), 0u);
     EXPECT_EQ(call(kNfs3Rename,
@@ -357,7 +368,9 @@ MKNOD /d b blk 1 3
 MKNOD /d s sock
 MKNOD /d p fifo
 SYMLINK /d l a%20b%3Dc
-LOOKUP /d l
+)";
+    want += "SYMLINK /d long " + long_target + " =NAMETOOLONG\n";
+    want += R"(LOOKUP /d l
 READLINK /d/l
 RENAME /d x / x2
 LINK /d/g / h
