@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -90,9 +91,23 @@ class Trace : public ::testing::Test {
         config_.nfs.trace = trace_path_.string();
     }
 
+    // Starts the server, mounts its root and connects a raw RPC client to it.
+    void start_raw() {
+        server_ = InProcessServer::start(config_);
+        ASSERT_NE(server_, nullptr);
+        auto root = mount_root(config_.nfs.mount_port);
+        ASSERT_TRUE(root);
+        root_ = *root;
+        rpc_ = std::make_unique<RawRpc>(config_.nfs.port);
+        ASSERT_TRUE(rpc_->connected());
+    }
+
     StateDir dir_;
     std::filesystem::path trace_path_;
     Config config_;
+    std::unique_ptr<InProcessServer> server_;  // start_raw()
+    std::vector<uint8_t> root_;
+    std::unique_ptr<RawRpc> rpc_;
 };
 
 TEST_F(Trace, RecordsABootScriptThatReplaysWithoutFailures) {
@@ -157,12 +172,9 @@ TEST_F(Trace, RecordsABootScriptThatReplaysWithoutFailures) {
 }
 
 TEST_F(Trace, RetransmitIsWrittenOnce) {
-    auto server = InProcessServer::start(config_);
-    ASSERT_NE(server, nullptr);
-    auto root = mount_root(config_.nfs.mount_port);
-    ASSERT_TRUE(root);
-    RawRpc rpc(config_.nfs.port);
-    ASSERT_TRUE(rpc.connected());
+    ASSERT_NO_FATAL_FAILURE(start_raw());
+    RawRpc& rpc = *rpc_;
+    const std::vector<uint8_t>* root = &root_;
     // MKDIR twice with one xid: the second is a retransmit the DRC answers; one line.
     std::vector<uint8_t> args;
     {
@@ -177,7 +189,7 @@ TEST_F(Trace, RetransmitIsWrittenOnce) {
         ASSERT_TRUE(reply);
         EXPECT_EQ(reply->results().u32(), 0u);  // NFS3_OK both times: the cached reply
     }
-    server.reset();
+    server_.reset();
     std::string text = slurp(trace_path_);
     EXPECT_NE(text.find("MKDIR / once\n"), std::string::npos) << text;
     EXPECT_EQ(text.find("MKDIR / once\n"), text.rfind("MKDIR / once\n")) << text;
@@ -187,12 +199,9 @@ TEST_F(Trace, RetransmitIsWrittenOnce) {
 // SETATTR fields and times, CREATE modes, WRITE stability, MKNOD types, "." and "..", a
 // handle no reply named, and the calls that are not written (GARBAGE_ARGS, BADTYPE).
 TEST_F(Trace, WritesEveryArgumentFormExactly) {
-    auto server = InProcessServer::start(config_);
-    ASSERT_NE(server, nullptr);
-    auto root = mount_root(config_.nfs.mount_port);
-    ASSERT_TRUE(root);
-    RawRpc rpc(config_.nfs.port);
-    ASSERT_TRUE(rpc.connected());
+    ASSERT_NO_FATAL_FAILURE(start_raw());
+    RawRpc& rpc = *rpc_;
+    const std::vector<uint8_t>* root = &root_;
     uint32_t xid = 0x7000;
     // Sends one NFS call; its nfsstat3, or nullopt for an RPC-level error.
     auto call = [&](uint32_t proc, const std::function<void(XdrWriter&)>& args) {
@@ -347,7 +356,7 @@ TEST_F(Trace, WritesEveryArgumentFormExactly) {
     EXPECT_NE(*stale, 0u);
     // Arguments that do not decode: GARBAGE_ARGS, not written.
     EXPECT_EQ(call(kNfs3GetAttr, [&](XdrWriter& w) {}), std::nullopt);
-    server.reset();
+    server_.reset();
 
     std::string want = R"(# client b8:27:eb:00:00:01
 MKDIR / d
