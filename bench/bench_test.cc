@@ -81,6 +81,30 @@ TEST(TraceLine, ParsesRoundTripsAndRejectsMalformed) {
     }
 }
 
+TEST(TraceLine, EveryProcedureByItsRfcName) {
+    const char* want[kProcCount] = {
+        "GETATTR", "SETATTR",     "LOOKUP",  "ACCESS", "READLINK", "READ",   "WRITE",
+        "CREATE",  "MKDIR",       "SYMLINK", "MKNOD",  "REMOVE",   "RMDIR",  "RENAME",
+        "LINK",    "READDIRPLUS", "FSSTAT",  "FSINFO", "PATHCONF", "COMMIT", "READDIR",
+    };
+    for (int k = 0; k < kProcCount; ++k) {
+        auto p = static_cast<Proc>(k);
+        EXPECT_EQ(proc_name(p), want[k]);
+        TraceOp op;
+        op.proc = p;
+        op.path = "/x";
+        op.name = "n";
+        op.path2 = "/y";
+        op.name2 = "m";
+        auto back = parse_trace_line(format_trace_op(op));
+        ASSERT_TRUE(back) << want[k];
+        EXPECT_EQ(back->proc, p);
+    }
+    // NULL is a procedure but no call a trace replays.
+    EXPECT_FALSE(parse_trace_line("NULL /"));
+    EXPECT_FALSE(parse_trace_line("UNKNOWN /"));
+}
+
 TEST(CloseTrace, UndoesWhatTheTraceChangedInTheImage) {
     namespace fs = std::filesystem;
     fs::path root = fs::temp_directory_path() / ("close-trace-" + std::to_string(::getpid()));

@@ -5,16 +5,15 @@
 #include <fstream>
 #include <sstream>
 
-#include "nfsd/trace.h"
+#include "core/trace_format.h"
 
 namespace rootfarm::bench {
 
 namespace {
 
-constexpr std::array<std::string_view, kProcCount> kNames = {
-    "GETATTR", "SETATTR",     "LOOKUP",  "ACCESS", "READLINK", "READ",   "WRITE",
-    "CREATE",  "MKDIR",       "SYMLINK", "MKNOD",  "REMOVE",   "RMDIR",  "RENAME",
-    "LINK",    "READDIRPLUS", "FSSTAT",  "FSINFO", "PATHCONF", "COMMIT", "READDIR",
+// Each Proc's RFC 1813 §3.3 procedure number (READDIR came last to the enum).
+constexpr std::array<uint32_t, kProcCount> kRfcProc = {
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21, 16,
 };
 
 std::vector<std::string_view> split(std::string_view line) {
@@ -35,12 +34,12 @@ bool parse_u64(std::string_view s, uint64_t& out, int base = 10) {
     return ec == std::errc() && p == s.data() + s.size();
 }
 
-// An escaped absolute path (nfsd/trace.h: trace_escape per component).
+// An escaped absolute path (core/trace_format.h: trace_escape per component).
 bool take_path(std::string_view s, std::string& out) {
-    return !s.empty() && s.front() == '/' && nfsd::trace_unescape(s, out);
+    return !s.empty() && s.front() == '/' && trace_unescape(s, out);
 }
 bool take_name(std::string_view s, std::string& out) {
-    return nfsd::trace_unescape(s, out) && !out.empty() && out != "." && out != ".." &&
+    return trace_unescape(s, out) && !out.empty() && out != "." && out != ".." &&
            out.find('/') == std::string::npos;
 }
 
@@ -113,21 +112,22 @@ bool parse_mknod(const std::vector<std::string_view>& f, size_t from, TraceOp& o
 }  // namespace
 
 std::string_view proc_name(Proc p) {
-    return kNames[static_cast<size_t>(p)];
+    return nfs3_proc_name(kRfcProc[static_cast<size_t>(p)]);
 }
 
 Result<TraceOp> parse_trace_line(std::string_view line) {
     auto f = split(line);
     if (f.empty() || f[0].front() == '#') return std::errc::no_message;
     TraceOp op;
+    auto number = nfs3_proc_number(f[0]);
     size_t i = 0;
-    while (i < kNames.size() && kNames[i] != f[0]) ++i;
-    if (i == kNames.size()) return std::errc::invalid_argument;
+    while (i < kRfcProc.size() && kRfcProc[i] != number) ++i;
+    if (i == kRfcProc.size()) return std::errc::invalid_argument;
     op.proc = static_cast<Proc>(i);
     auto bad = std::errc::invalid_argument;
     // A trailing "=STATUS": the status the call must answer (escaped fields never hold '=').
     if (f.size() > 2 && f.back().front() == '=') {
-        if (!nfsd::trace_parse_status(f.back().substr(1), op.status)) return bad;
+        if (!trace_parse_status(f.back().substr(1), op.status)) return bad;
         f.pop_back();
     }
     if (f.size() < 2 || !take_path(f[1], op.path)) return bad;
@@ -155,7 +155,7 @@ Result<TraceOp> parse_trace_line(std::string_view line) {
             break;
         case Proc::kSymlink:
             if (f.size() != 4 || !take_name(f[2], op.name)) return bad;
-            if (!nfsd::trace_unescape(f[3], op.name2)) return bad;
+            if (!trace_unescape(f[3], op.name2)) return bad;
             break;
         case Proc::kRename:
             if (f.size() != 5 || !take_name(f[2], op.name) || !take_path(f[3], op.path2) ||
@@ -206,7 +206,6 @@ Result<TraceOp> parse_trace_line(std::string_view line) {
 }
 
 std::string format_trace_op(const TraceOp& op) {
-    using nfsd::trace_escape;
     std::ostringstream o;
     o << proc_name(op.proc) << ' ' << trace_escape(op.path);
     switch (op.proc) {
@@ -261,7 +260,7 @@ std::string format_trace_op(const TraceOp& op) {
         default:
             break;
     }
-    if (op.status != 0) o << " =" << nfsd::trace_status_name(op.status);
+    if (op.status != 0) o << " =" << trace_status_name(op.status);
     return o.str();
 }
 

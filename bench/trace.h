@@ -19,8 +19,8 @@
 // Any call may end with "=STATUS", the nfsstat3 (RFC 1813 §2.6) it must answer, by name without
 // NFS3ERR_ (NOENT, EXIST, NOTEMPTY, ...) or by number; without it the call must answer OK.
 // Paths are absolute inside the client's root. Paths, names and symlink targets are
-// percent-escaped: '%', '=', and every byte outside '!'..'~' is written %XX. The status names
-// and the escaping are nfsd/trace.h's, which writes this format.
+// percent-escaped: '%', '=', and every byte outside '!'..'~' is written %XX. The procedure
+// and status names and the escaping are core/trace_format.h's, shared with the writer.
 
 #include <cstdint>
 #include <filesystem>

@@ -3,12 +3,14 @@
 // NFS version 3 procedures (RFC 1813 §3.3). Each synchronous handler decodes its arguments from
 // `c.args`, calls the client's view and writes the results after the accepted RPC header into
 // `out`. It returns false, having written nothing, when the arguments do not decode
-// (GARBAGE_ARGS). READ and WRITE go through io_uring and answer through `c.respond`.
+// (GARBAGE_ARGS). READ and WRITE go through io_uring and answer through `c.respond`. Every
+// handler hands its arguments to `c.keep` once they all decoded, before it answers.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "core/loop.h"
@@ -54,6 +56,29 @@ using Responder = std::function<void(std::vector<uint8_t>)>;
 // everything inline.
 using Offload = std::function<void(std::function<std::vector<uint8_t>()> work)>;
 
+// A decoded nfs_fh3: the object it resolved to in the caller's view, or the status (STALE,
+// BADHANDLE) to answer with.
+struct FhArg {
+    store::ObjectId id = 0;
+    uint32_t status = 0;
+};
+
+// The arguments a handler decoded, kept for the tracer (trace.h) so that a traced call is
+// decoded once. Each procedure fills the fields it has; the names point into the call record.
+struct Nfs3Args {
+    FhArg fh{};                  // the object, or the directory of a name; LINK: the file
+    std::string_view name{};     // the name in `fh` (RENAME: the old name)
+    FhArg fh2{};                 // RENAME: the new directory; LINK: the directory
+    std::string_view name2{};    // RENAME, LINK: the new name
+    std::string_view target{};   // SYMLINK
+    store::SetAttrArgs attrs{};  // SETATTR, as sent
+    uint64_t offset = 0;         // READ, WRITE; READDIR, READDIRPLUS: the cookie
+    uint32_t count = 0;          // READ, WRITE
+    uint32_t how = 0;            // CREATE: createmode3; WRITE: stable_how; MKNOD: ftype3
+    uint32_t major = 0;          // MKNOD of a device
+    uint32_t minor = 0;
+};
+
 struct Nfs3Call {
     const CallHeader& header;
     Cred cred;  // after root_squash
@@ -66,14 +91,17 @@ struct Nfs3Call {
     uint64_t write_verifier = 0;
     Responder respond;
     Offload offload;  // for the part of an asynchronous procedure that may block
+    // Where the handler keeps its arguments once they all decoded (keep); null when the call
+    // is not traced.
+    std::optional<Nfs3Args>* decoded = nullptr;
+
+    void keep(const Nfs3Args& a) {
+        if (decoded) *decoded = a;
+    }
 };
 
-// Decodes an nfs_fh3 and resolves it in the caller's view. On failure returns the status
-// (STALE, BADHANDLE) to answer with; a malformed XDR length leaves `args` failed.
-struct FhArg {
-    store::ObjectId id = 0;
-    uint32_t status = 0;
-};
+// Decodes an nfs_fh3 and resolves it in the caller's view; a malformed XDR length leaves
+// `c.args` failed.
 FhArg read_fh(Nfs3Call& c);
 
 bool nfs3_getattr(Nfs3Call& c, XdrWriter& out);

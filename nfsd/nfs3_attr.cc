@@ -46,6 +46,7 @@ std::optional<store::Attr> attr_or_fail(Nfs3Call& c, XdrWriter& out, const FhArg
 bool nfs3_getattr(Nfs3Call& c, XdrWriter& out) {
     FhArg fh = read_fh(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     if (fh.status) {
         out.u32(fh.status);
         return true;
@@ -66,6 +67,7 @@ bool nfs3_setattr(Nfs3Call& c, XdrWriter& out) {
     bool sattr_ok = read_sattr3(c.args, args);
     if (c.args.boolean()) args.guard_ctime = read_time(c.args);
     if (!c.args.ok() || !sattr_ok) return false;
+    c.keep({.fh = fh, .attrs = args});
     if (fh.status) {
         out.u32(fh.status);
         write_empty_wcc(out);
@@ -114,6 +116,7 @@ bool nfs3_lookup(Nfs3Call& c, XdrWriter& out) {
     FhArg dir = read_fh(c);
     NameArg name = read_name(c.args);
     if (!c.args.ok()) return false;
+    c.keep({.fh = dir, .name = name.name});
     if (dir.status) {
         out.u32(dir.status);
         out.boolean(false);
@@ -155,6 +158,7 @@ bool nfs3_access(Nfs3Call& c, XdrWriter& out) {
     FhArg fh = read_fh(c);
     uint32_t requested = c.args.u32();
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     auto a = attr_or_fail(c, out, fh);
     if (!a) return true;
     out.u32(kNfs3Ok);
@@ -166,6 +170,7 @@ bool nfs3_access(Nfs3Call& c, XdrWriter& out) {
 bool nfs3_readlink(Nfs3Call& c, XdrWriter& out) {
     FhArg fh = read_fh(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     auto a = attr_or_fail(c, out, fh);
     if (!a) return true;
     if (a->type != store::FileType::kSymlink) {

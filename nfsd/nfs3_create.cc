@@ -15,6 +15,7 @@ using store::FileType;
 // The directory a new object goes into, checked: exists, is a directory, caller may write and
 // search it, the name fits. status != 0 means answer it with the unchanged dir wcc.
 struct Where {
+    FhArg fh;
     store::ObjectId dir = 0;
     std::optional<store::Attr> dir_attr;
     std::string_view name;
@@ -23,16 +24,16 @@ struct Where {
 
 Where read_where(Nfs3Call& c) {
     Where w;
-    FhArg fh = read_fh(c);
+    w.fh = read_fh(c);
     NameArg name = read_name(c.args);
     w.name = name.name;
     if (!c.args.ok()) return w;
-    if (fh.status) {
-        w.status = fh.status;
+    if (w.fh.status) {
+        w.status = w.fh.status;
         return w;
     }
-    w.dir = fh.id;
-    w.dir_attr = attr_of(c.view, fh.id);
+    w.dir = w.fh.id;
+    w.dir_attr = attr_of(c.view, w.dir);
     if (!w.dir_attr) {
         w.status = kNfs3ErrStale;
     } else if (w.dir_attr->type != FileType::kDirectory) {
@@ -104,6 +105,7 @@ bool nfs3_create(Nfs3Call& c, XdrWriter& out) {
         return false;
     }
     if (!c.args.ok()) return false;
+    c.keep({.fh = w.fh, .name = w.name, .how = how});
     if (w.status) {
         write_where_failure(out, w);
         return true;
@@ -130,6 +132,7 @@ bool nfs3_mkdir(Nfs3Call& c, XdrWriter& out) {
     Where w = read_where(c);
     store::SetAttrArgs attrs;
     if (!read_sattr3(c.args, attrs) || !c.args.ok()) return false;
+    c.keep({.fh = w.fh, .name = w.name});
     if (w.status) {
         write_where_failure(out, w);
         return true;
@@ -149,6 +152,7 @@ bool nfs3_symlink(Nfs3Call& c, XdrWriter& out) {
     // store, as knfsd answers, not GARBAGE_ARGS.
     std::string_view target = c.args.string(static_cast<uint32_t>(kMaxRecordBytes));
     if (!c.args.ok()) return false;
+    c.keep({.fh = w.fh, .name = w.name, .target = target});
     if (w.status) {
         write_where_failure(out, w);
         return true;
@@ -175,6 +179,7 @@ bool nfs3_mknod(Nfs3Call& c, XdrWriter& out) {
         typed_ok = false;  // regular, directory, symlink: no arguments follow
     }
     if (!c.args.ok()) return false;
+    c.keep({.fh = w.fh, .name = w.name, .how = type, .major = major, .minor = minor});
     if (w.status) {
         write_where_failure(out, w);
         return true;

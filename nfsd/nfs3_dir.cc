@@ -41,6 +41,7 @@ bool list(Nfs3Call& c, XdrWriter& out, bool plus) {
     if (plus) l.dircount = c.args.u32();
     l.count = c.args.u32();
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh, .offset = l.cookie});
     auto dattr = attr_or_fail(c, out, fh);
     if (!dattr) return true;
     uint32_t status = kNfs3Ok;

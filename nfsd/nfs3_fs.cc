@@ -19,6 +19,7 @@ constexpr uint32_t kFsfCanSetTime = 0x0010;
 bool nfs3_fsstat(Nfs3Call& c, XdrWriter& out) {
     FhArg fh = read_fh(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     auto a = attr_or_fail(c, out, fh);
     if (!a) return true;
     store::FsStat s = c.view.fsstat();
@@ -37,11 +38,12 @@ bool nfs3_fsstat(Nfs3Call& c, XdrWriter& out) {
 bool nfs3_fsinfo(Nfs3Call& c, XdrWriter& out) {
     FhArg fh = read_fh(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     auto a = attr_or_fail(c, out, fh);
     if (!a) return true;
-    // docs/pi-boot.md NFS 14: 1 MiB transfers (the kernel mounts with rsize=wsize=1048576), nanosecond
-    // times, one homogeneous file system with links, symlinks and settable times. Over UDP the
-    // sizes shrink to what fits in a datagram.
+    // docs/pi-boot.md NFS 14: 1 MiB transfers (the kernel mounts with rsize=wsize=1048576),
+    // nanosecond times, one homogeneous file system with links, symlinks and settable times. Over
+    // UDP the sizes shrink to what fits in a datagram.
     const uint32_t io = static_cast<uint32_t>(c.max_io);
     out.u32(kNfs3Ok);
     write_post_op_attr(out, a);
@@ -62,6 +64,7 @@ bool nfs3_fsinfo(Nfs3Call& c, XdrWriter& out) {
 bool nfs3_pathconf(Nfs3Call& c, XdrWriter& out) {
     FhArg fh = read_fh(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     auto a = attr_or_fail(c, out, fh);
     if (!a) return true;
     out.u32(kNfs3Ok);
@@ -80,6 +83,7 @@ bool nfs3_commit(Nfs3Call& c, XdrWriter& out) {
     c.args.u64();  // offset and count: everything written so far is committed at once
     c.args.u32();
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh});
     if (fh.status) {
         out.u32(fh.status);
         write_empty_wcc(out);

@@ -35,6 +35,7 @@ bool nfs3_read(Nfs3Call& c) {
     uint64_t offset = c.args.u64();
     uint32_t count = c.args.u32();
     if (!c.args.ok()) return false;
+    c.keep({.fh = fh, .offset = offset, .count = count});
     const uint32_t xid = c.header.xid;
     auto fail = [&](uint32_t status, const std::optional<store::Attr>& a) {
         c.respond(status_reply(xid, status, [&](XdrWriter& w) { write_post_op_attr(w, a); }));
@@ -88,6 +89,7 @@ bool nfs3_write(Nfs3Call& c) {
     uint32_t stable = c.args.u32();
     auto data = c.args.opaque(static_cast<uint32_t>(kMaxRecordBytes));
     if (!c.args.ok() || stable > kFileSync || data.size() < count) return false;
+    c.keep({.fh = fh, .offset = offset, .count = count, .how = stable});
     data = data.first(count);
     const uint32_t xid = c.header.xid;
     auto fail = [&](uint32_t status, const std::optional<store::Attr>& a) {

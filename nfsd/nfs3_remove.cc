@@ -41,6 +41,7 @@ template <class Fn>
 bool remove_common(Nfs3Call& c, XdrWriter& out, bool want_dir, Fn&& fn) {
     DirOp d = read_dirop(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = d.fh, .name = d.name.name});
     uint32_t status = check_dir(c, d);
     if (status == kNfs3Ok && (d.name.name == "." || d.name.name == "..")) {
         status = want_dir ? kNfs3ErrInval : kNfs3ErrAcces;
@@ -88,6 +89,7 @@ bool nfs3_rename(Nfs3Call& c, XdrWriter& out) {
     DirOp from = read_dirop(c);
     DirOp to = read_dirop(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = from.fh, .name = from.name.name, .fh2 = to.fh, .name2 = to.name.name});
     uint32_t status = check_dir(c, from);
     if (status == kNfs3Ok) status = check_dir(c, to);
     auto bad_name = [](std::string_view n) { return n.empty() || n == "." || n == ".."; };
@@ -137,6 +139,7 @@ bool nfs3_link(Nfs3Call& c, XdrWriter& out) {
     FhArg file = read_fh(c);
     DirOp d = read_dirop(c);
     if (!c.args.ok()) return false;
+    c.keep({.fh = file, .fh2 = d.fh, .name2 = d.name.name});
     uint32_t status = file.status;
     std::optional<store::Attr> fattr;
     if (status == kNfs3Ok) {

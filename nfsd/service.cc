@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace_format.h"
 #include "nfsd/access.h"
 #include "nfsd/nfs3_xdr.h"
 
@@ -370,8 +371,8 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
         req.respond(accepted_reply(h.xid, AcceptStat::kSystemErr));
         return;
     }
-    std::span<const uint8_t> arg_bytes = std::span(*req.record).subspan(h.args_offset);
-    if (tracer_) tracer_->observe(h, arg_bytes, *view, req.respond);
+    std::optional<Nfs3Args>* traced = nullptr;
+    if (tracer_) traced = tracer_->observe(h, req.record, *view, req.respond);
 
     Responder respond = std::move(req.respond);
     const bool blocking = may_block(h.proc) && req.replies;
@@ -412,18 +413,20 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     const Cred cred = squash(h.cred, client->root_squash);
     const size_t max_io = req.udp ? kUdpMaxIo : kTcpMaxIo;
     if (blocking) {
-        offload([this, h, cred, view = *view, record = req.record, loop = req.loop, max_io] {
-            Nfs3Call c{h,     cred,   XdrReader(std::span(*record).subspan(h.args_offset)),
-                       *view, view,   record,
-                       loop,  max_io, write_verifier_,
-                       {},    {}};
-            return run_sync(c);
-        });
+        // `traced` lives in the Responder the pool keeps until this has run.
+        offload(
+            [this, h, cred, view = *view, record = req.record, loop = req.loop, max_io, traced] {
+                Nfs3Call c{h,     cred,   XdrReader(std::span(*record).subspan(h.args_offset)),
+                           *view, view,   record,
+                           loop,  max_io, write_verifier_,
+                           {},    {},     traced};
+                return run_sync(c);
+            });
         return;
     }
     Nfs3Call c{h,
                cred,
-               XdrReader(arg_bytes),
+               XdrReader(std::span(*req.record).subspan(h.args_offset)),
                **view,
                *view,
                req.record,
@@ -431,7 +434,8 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
                max_io,
                write_verifier_,
                std::move(respond),
-               offload};
+               offload,
+               traced};
     if (h.proc == kNfs3Read || h.proc == kNfs3Write) {
         bool ok = h.proc == kNfs3Read ? nfs3_read(c) : nfs3_write(c);
         if (!ok) c.respond(accepted_reply(h.xid, AcceptStat::kGarbageArgs));

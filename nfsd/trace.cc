@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <optional>
 
-#include "nfsd/nfs3_xdr.h"
+#include "core/trace_format.h"
 #include "nfsd/rpc.h"
-#include "nfsd/xdr.h"
 
 namespace rootfarm::nfsd {
 
@@ -18,22 +16,6 @@ namespace {
 constexpr size_t kListedEntries = 4096;
 // Retransmits are recognised among this many recent xids per client.
 constexpr size_t kRecentXids = 1024;
-
-struct StatusName {
-    uint32_t status;
-    std::string_view name;
-};
-// RFC 1813 §2.6 nfsstat3, without the NFS3ERR_ prefix.
-constexpr StatusName kStatusNames[] = {
-    {0, "OK"},           {1, "PERM"},          {2, "NOENT"},           {5, "IO"},
-    {6, "NXIO"},         {13, "ACCES"},        {17, "EXIST"},          {18, "XDEV"},
-    {19, "NODEV"},       {20, "NOTDIR"},       {21, "ISDIR"},          {22, "INVAL"},
-    {27, "FBIG"},        {28, "NOSPC"},        {30, "ROFS"},           {31, "MLINK"},
-    {63, "NAMETOOLONG"}, {66, "NOTEMPTY"},     {69, "DQUOT"},          {70, "STALE"},
-    {71, "REMOTE"},      {10001, "BADHANDLE"}, {10002, "NOT_SYNC"},    {10003, "BAD_COOKIE"},
-    {10004, "NOTSUPP"},  {10005, "TOOSMALL"},  {10006, "SERVERFAULT"}, {10007, "BADTYPE"},
-    {10008, "JUKEBOX"},
-};
 
 // The nfsstat3 of an accepted, successful RPC reply (RFC 5531 §9: xid, REPLY, MSG_ACCEPTED,
 // verifier, SUCCESS; then the procedure's result, whose first word is the status for every
@@ -50,7 +32,7 @@ bool is_dot(std::string_view name) {
 
 }  // namespace
 
-// What a call's line needs, decoded from its arguments while the record is at hand.
+// What a call's line needs, from the arguments its handler decoded.
 struct TracedCall {
     uint32_t proc = 0;
     uint32_t xid = 0;
@@ -92,21 +74,17 @@ std::string sattr_suffix(const store::SetAttrArgs& a) {
     return s;
 }
 
-// Decodes the arguments of an NFSv3 call (RFC 1813 §3.3) into what its trace line needs.
-std::optional<TracedCall> decode(const CallHeader& h, std::span<const uint8_t> args,
-                                 store::ClientView& view) {
+// What the trace line of call `proc` needs, from the arguments its handler kept. Nothing for
+// a MKNOD of a type no replay could ask for (BADTYPE).
+std::optional<TracedCall> describe(uint32_t proc, uint32_t xid, const Nfs3Args& a,
+                                   const store::ClientView& view) {
     TracedCall c;
-    c.proc = h.proc;
-    c.xid = h.xid;
+    c.proc = proc;
+    c.xid = xid;
     c.mac = view.mac().to_string();
-    XdrReader r(args);
-    auto fh = [&](store::ObjectId& id, bool& ok) {
-        auto resolved = view.resolve(r.opaque(kMaxHandleBytes));
-        ok = resolved.ok();
-        id = ok ? *resolved : 0;
-    };
-    auto name = [&](std::string& out) { out = std::string(read_name(r).name); };
-    switch (h.proc) {
+    c.obj = a.fh.id;
+    c.obj_ok = a.fh.status == 0;
+    switch (proc) {
         case kNfs3GetAttr:
         case kNfs3Access:
         case kNfs3ReadLink:
@@ -114,68 +92,40 @@ std::optional<TracedCall> decode(const CallHeader& h, std::span<const uint8_t> a
         case kNfs3FsInfo:
         case kNfs3PathConf:
         case kNfs3Commit:
-            fh(c.obj, c.obj_ok);
             break;
-        case kNfs3SetAttr: {
-            fh(c.obj, c.obj_ok);
-            store::SetAttrArgs a;
-            if (!read_sattr3(r, a)) return std::nullopt;
-            c.suffix = sattr_suffix(a);
+        case kNfs3SetAttr:
+            c.suffix = sattr_suffix(a.attrs);
             break;
-        }
         case kNfs3Lookup:
         case kNfs3MkDir:
         case kNfs3Remove:
         case kNfs3RmDir:
-            fh(c.obj, c.obj_ok);
-            name(c.name);
+            c.name = a.name;
             break;
         case kNfs3Read:
-        case kNfs3Write: {
-            fh(c.obj, c.obj_ok);
-            uint64_t offset = r.u64();
-            uint32_t count = r.u32();
-            c.suffix = " " + std::to_string(offset) + " " + std::to_string(count);
-            if (h.proc == kNfs3Write) {
-                uint32_t stable = r.u32();
-                if (stable == 1) c.suffix += " datasync";
-                if (stable == 2) c.suffix += " filesync";
-            }
+        case kNfs3Write:
+            c.suffix = " " + std::to_string(a.offset) + " " + std::to_string(a.count);
+            if (proc == kNfs3Write && a.how == 1) c.suffix += " datasync";
+            if (proc == kNfs3Write && a.how == 2) c.suffix += " filesync";
             break;
-        }
-        case kNfs3Create: {
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            uint32_t how = r.u32();
-            if (how == 1) c.suffix = " guarded";
-            if (how == 2) c.suffix = " exclusive";
+        case kNfs3Create:
+            c.name = a.name;
+            if (a.how == 1) c.suffix = " guarded";
+            if (a.how == 2) c.suffix = " exclusive";
             break;
-        }
-        case kNfs3SymLink: {
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            store::SetAttrArgs a;
-            if (!read_sattr3(r, a)) return std::nullopt;
-            c.suffix = " " + trace_escape(r.string(kMaxPathBytes));
+        case kNfs3SymLink:
+            c.name = a.name;
+            c.suffix = " " + trace_escape(a.target);
             break;
-        }
         case kNfs3MkNod: {
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            uint32_t type = r.u32();
-            store::SetAttrArgs a;
-            using T = store::FileType;
-            if (type == static_cast<uint32_t>(T::kChar) ||
-                type == static_cast<uint32_t>(T::kBlock)) {
-                if (!read_sattr3(r, a)) return std::nullopt;
-                uint32_t major = r.u32();
-                uint32_t minor = r.u32();
-                c.suffix =
-                    std::string(type == static_cast<uint32_t>(T::kChar) ? " chr " : " blk ") +
-                    std::to_string(major) + " " + std::to_string(minor);
-            } else if (type == static_cast<uint32_t>(T::kSocket)) {
+            c.name = a.name;
+            auto is = [&](store::FileType t) { return a.how == static_cast<uint32_t>(t); };
+            if (is(store::FileType::kChar) || is(store::FileType::kBlock)) {
+                c.suffix = std::string(is(store::FileType::kChar) ? " chr " : " blk ") +
+                           std::to_string(a.major) + " " + std::to_string(a.minor);
+            } else if (is(store::FileType::kSocket)) {
                 c.suffix = " sock";
-            } else if (type == static_cast<uint32_t>(T::kFifo)) {
+            } else if (is(store::FileType::kFifo)) {
                 c.suffix = " fifo";
             } else {
                 return std::nullopt;  // BADTYPE: no node a replay could ask for
@@ -183,93 +133,26 @@ std::optional<TracedCall> decode(const CallHeader& h, std::span<const uint8_t> a
             break;
         }
         case kNfs3Rename:
-            fh(c.obj, c.obj_ok);
-            name(c.name);
-            c.has_second = true;
-            fh(c.obj2, c.obj2_ok);
-            name(c.name2);
-            break;
+            c.name = a.name;
+            [[fallthrough]];
         case kNfs3Link:
-            fh(c.obj, c.obj_ok);
             c.has_second = true;
-            fh(c.obj2, c.obj2_ok);
-            name(c.name2);
+            c.obj2 = a.fh2.id;
+            c.obj2_ok = a.fh2.status == 0;
+            c.name2 = a.name2;
             break;
         case kNfs3ReadDir:
         case kNfs3ReadDirPlus:
-            fh(c.obj, c.obj_ok);
-            c.cookie = r.u64();
+            c.cookie = a.offset;
             if (c.cookie != 0) c.suffix = " more";
             break;
         default:
             return std::nullopt;
     }
-    if (!r.ok()) return std::nullopt;
     return c;
 }
 
 }  // namespace
-
-const char* nfs3_proc_name(uint32_t proc) {
-    static constexpr const char* kNames[] = {
-        "NULL",    "GETATTR",     "SETATTR", "LOOKUP", "ACCESS",   "READLINK", "READ",   "WRITE",
-        "CREATE",  "MKDIR",       "SYMLINK", "MKNOD",  "REMOVE",   "RMDIR",    "RENAME", "LINK",
-        "READDIR", "READDIRPLUS", "FSSTAT",  "FSINFO", "PATHCONF", "COMMIT",
-    };
-    return proc < kNfs3ProcCount ? kNames[proc] : "UNKNOWN";
-}
-
-std::string trace_status_name(uint32_t status) {
-    for (const auto& s : kStatusNames) {
-        if (s.status == status) return std::string(s.name);
-    }
-    return std::to_string(status);
-}
-
-bool trace_parse_status(std::string_view token, uint32_t& status) {
-    for (const auto& s : kStatusNames) {
-        if (s.name == token) {
-            status = s.status;
-            return true;
-        }
-    }
-    auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), status);
-    return ec == std::errc() && p == token.data() + token.size() && !token.empty();
-}
-
-std::string trace_escape(std::string_view raw) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(raw.size());
-    for (char ch : raw) {
-        auto b = static_cast<unsigned char>(ch);
-        if (b == '%' || b == '=' || b <= ' ' || b > '~') {
-            out += '%';
-            out += kHex[b >> 4];
-            out += kHex[b & 15];
-        } else {
-            out += ch;
-        }
-    }
-    return out;
-}
-
-bool trace_unescape(std::string_view field, std::string& out) {
-    out.clear();
-    for (size_t i = 0; i < field.size(); ++i) {
-        if (field[i] != '%') {
-            out += field[i];
-            continue;
-        }
-        unsigned v = 0;
-        if (i + 2 >= field.size()) return false;
-        auto [p, ec] = std::from_chars(field.data() + i + 1, field.data() + i + 3, v, 16);
-        if (ec != std::errc() || p != field.data() + i + 3) return false;
-        out += static_cast<char>(v);
-        i += 2;
-    }
-    return true;
-}
 
 Result<std::unique_ptr<Tracer>> Tracer::open(const std::string& path) {
     FILE* f = std::fopen(path.c_str(), "a");
@@ -281,16 +164,27 @@ Tracer::~Tracer() {
     std::fclose(file_);
 }
 
-void Tracer::observe(const CallHeader& h, std::span<const uint8_t> args,
-                     const std::shared_ptr<store::ClientView>& view, Responder& respond) {
-    auto call = decode(h, args, *view);
-    if (!call) return;
-    respond = [this, call = std::move(*call), view,
-               inner = std::move(respond)](std::vector<uint8_t> reply) {
+std::optional<Nfs3Args>* Tracer::observe(const CallHeader& h,
+                                         std::shared_ptr<const std::vector<uint8_t>> record,
+                                         const std::shared_ptr<store::ClientView>& view,
+                                         Responder& respond) {
+    struct Observed {
+        uint32_t proc;
+        uint32_t xid;
+        std::shared_ptr<const std::vector<uint8_t>> record;  // what the kept names point into
+        std::optional<Nfs3Args> args;
+    };
+    auto seen = std::make_shared<Observed>(Observed{h.proc, h.xid, std::move(record), {}});
+    respond = [this, seen, view, inner = std::move(respond)](std::vector<uint8_t> reply) {
         // An empty reply is a retransmit the DRC drops: nothing was answered.
-        if (!reply.empty()) on_reply(call, *view, reply);
+        if (!reply.empty() && seen->args) {
+            if (auto call = describe(seen->proc, seen->xid, *seen->args, *view)) {
+                on_reply(*call, *view, reply);
+            }
+        }
         inner(std::move(reply));
     };
+    return &seen->args;
 }
 
 std::string Tracer::path_of(const Client& c, store::ObjectId id) const {

@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,12 +54,16 @@ class Tracer {
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
 
-    // Decodes call `h` (arguments `args`, from the client whose view is `view`) and wraps
-    // `respond` so that the call is written, with its reply's status, when the reply is sent.
-    // The reply bytes are passed on unchanged; a call whose arguments do not decode, or whose
-    // reply is not an accepted NFS result, is passed on and not written.
-    void observe(const CallHeader& h, std::span<const uint8_t> args,
-                 const std::shared_ptr<store::ClientView>& view, Responder& respond);
+    // Wraps `respond` of call `h` (the whole call `record`, from the client whose view is
+    // `view`) so that the call is written, with its reply's status, when the reply is sent.
+    // Returns where the handler keeps the arguments it decoded (Nfs3Call::decoded); it stays
+    // valid while a copy of the wrapped `respond` lives. The reply bytes are passed on
+    // unchanged. Not written: a call whose handler kept no arguments (they did not decode, or
+    // the duplicate request cache answered for it), or whose reply is no accepted NFS result.
+    std::optional<Nfs3Args>* observe(const CallHeader& h,
+                                     std::shared_ptr<const std::vector<uint8_t>> record,
+                                     const std::shared_ptr<store::ClientView>& view,
+                                     Responder& respond);
 
   private:
     struct Name {
@@ -88,18 +93,5 @@ class Tracer {
     std::unordered_map<std::string, Client> clients_ GUARDED_BY(mu_);  // by MAC
     std::string last_client_ GUARDED_BY(mu_);
 };
-
-const char* nfs3_proc_name(uint32_t proc);
-
-// The trace format's vocabulary, shared with its reader (bench/trace.cc).
-// An nfsstat3 (RFC 1813 §2.6) by its name without NFS3ERR_ ("NOENT"), or its number.
-std::string trace_status_name(uint32_t status);
-// The nfsstat3 a trace status token names (a name or a number); false if it names none.
-bool trace_parse_status(std::string_view token, uint32_t& status);
-// Paths, names and symlink targets: '%', '=' and bytes outside '!'..'~' become %XX, so a
-// field never holds a space and never starts a status token.
-std::string trace_escape(std::string_view raw);
-// The inverse; false on a malformed escape.
-bool trace_unescape(std::string_view field, std::string& out);
 
 }  // namespace rootfarm::nfsd
