@@ -166,7 +166,8 @@ std::string to_json(const StormReport& rep, const std::string& label) {
           << ", \"boot_s\": " << fmt("%.6f", b.boot_s) << ", \"dhcp_s\": " << fmt("%.6f", b.dhcp_s)
           << ", \"tftp_s\": " << fmt("%.6f", b.tftp_s) << ", \"nfs_s\": " << fmt("%.6f", b.nfs_s)
           << ", \"tftp_bytes\": " << b.tftp_bytes << ", \"tftp_files\": " << b.tftp_files
-          << ", \"tftp_probes\": " << b.tftp_probes << ", \"nfs_calls\": " << b.nfs.op_us.size()
+          << ", \"tftp_probes\": " << b.tftp_probes << ", \"tftp_timeouts\": " << b.tftp_timeouts
+          << ", \"nfs_calls\": " << b.nfs.op_us.size()
           << ", \"nfs_resolve_lookups\": " << b.nfs.resolve_lookups
           << ", \"nfs_failed\": " << b.nfs.failed_ops;
         if (!b.error.empty()) o << ", \"error\": " << json_string(b.error);

@@ -249,6 +249,7 @@ class Loop {
         unwatch(p);
         p.sock.reset();
         auto r = p.tftp->result();
+        p.rec->tftp_timeouts += static_cast<uint64_t>(p.tftp->timeouts());
         p.tftp.reset();
         if (!r) {
             p.span[1][1] = since(t0_, Clock::now());

@@ -44,6 +44,7 @@ struct BootRecord {
     double boot_s = 0;   // start to end of its last phase
     double dhcp_s = 0, tftp_s = 0, nfs_s = 0;
     uint64_t tftp_bytes = 0, tftp_files = 0, tftp_probes = 0;
+    uint64_t tftp_timeouts = 0;  // retransmit timeouts, all transfers
     NfsReplayResult nfs;
 };
 

@@ -111,6 +111,7 @@ Result<TftpFetch> TftpSession::result() const {
 
 TftpSession::Out TftpSession::on_timeout() {
     // docs/pi-boot.md: retransmit once per timeout.
+    ++out_.timeouts;
     if (++tries_ > target_.retries) {
         finish(std::make_error_code(std::errc::timed_out));
         return {};

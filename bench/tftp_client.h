@@ -27,6 +27,7 @@ struct TftpFetch {
     uint64_t tsize = 0;  // from the OACK, 0 if absent
     double us = 0;
     int packets_sent = 0;
+    int timeouts = 0;  // waits that ran out (each followed by a retransmit, or the end)
 };
 
 // One client transfer's protocol (tftp_get's), apart from its socket, so the blocking client
@@ -48,6 +49,7 @@ class TftpSession {
     Out start() { return send(last_); }
     bool finished() const { return done_; }
     Result<TftpFetch> result() const;
+    int timeouts() const { return out_.timeouts; }
     // A send failed (not a best-effort one): the transfer ends with that error.
     void fail(std::error_code ec) { finish(ec); }
     Out on_timeout();
