@@ -207,6 +207,10 @@ int main(int argc, char** argv) {
                      "event-loop threads the simulated Pis are spread over")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
+    storm
+        ->add_option("--time-limit", so.time_limit_s,
+                     "seconds: Pis not booted by then fail, and the report is written (0: none)")
+        ->capture_default_str();
     add_targets(storm, st);
 
     // micro-nfs

@@ -57,7 +57,12 @@ struct Pi {
 class Loop {
   public:
     Loop(const StormOptions& opt, Clock::time_point t0, std::vector<Pi*> pis)
-        : opt_(opt), t0_(t0), pis_(std::move(pis)), buf_(65536) {}
+        : opt_(opt),
+          t0_(t0),
+          limit_(t0 + std::chrono::duration_cast<Clock::duration>(
+                          std::chrono::duration<double>(opt.time_limit_s))),
+          pis_(std::move(pis)),
+          buf_(65536) {}
 
     void run() {
         running_ = pis_.size();
@@ -67,6 +72,7 @@ class Loop {
         }
         while (running_ > 0) {
             auto next = Clock::now() + std::chrono::seconds(1);
+            if (opt_.time_limit_s > 0) next = std::min(next, limit_);
             for (Pi* p : pis_) {
                 if (p->stage != Pi::Stage::kDone) next = std::min(next, p->deadline);
             }
@@ -81,6 +87,14 @@ class Loop {
             const auto now = Clock::now();
             for (Pi* p : pis_) {
                 if (p->stage != Pi::Stage::kDone && p->deadline <= now) on_deadline(*p);
+            }
+            if (opt_.time_limit_s > 0 && now >= limit_) {
+                for (Pi* p : pis_) {
+                    if (p->stage != Pi::Stage::kDone) {
+                        fail(*p, "not booted within --time-limit " +
+                                     std::to_string(opt_.time_limit_s) + " s");
+                    }
+                }
             }
         }
     }
@@ -150,7 +164,7 @@ class Loop {
         p.sock.reset();
         p.nfs.reset();
         p.rec->error = std::move(error);
-        p.rec->boot_s = since(p.begin, Clock::now());
+        p.rec->boot_s = p.begin == Clock::time_point{} ? 0 : since(p.begin, Clock::now());
         if (p.stage != Pi::Stage::kDone) --running_;
         p.stage = Pi::Stage::kDone;
     }
@@ -318,7 +332,7 @@ class Loop {
     }
 
     const StormOptions& opt_;
-    Clock::time_point t0_;
+    Clock::time_point t0_, limit_;
     std::vector<Pi*> pis_;
     std::vector<uint8_t> buf_;
     UdpPoller poller_;

@@ -32,6 +32,9 @@ struct StormOptions {
     // Event-loop threads the Pis are spread over (Pi i on thread i % threads); each thread runs
     // all of its Pis from one epoll loop.
     uint32_t threads = 1;
+    // Pis not finished this long after the storm's start fail ("not booted within"), so a
+    // bounded run still reports what did boot. 0: no limit.
+    double time_limit_s = 0;
     std::vector<pid_t> server_pids;  // their CPU, peak RSS and descriptors are reported
 };
 
