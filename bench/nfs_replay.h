@@ -62,7 +62,8 @@ class NfsReplay {
     short events() const;
     std::chrono::steady_clock::time_point deadline() const;
     void service(int revents);
-    // Once finished(): the replay's outcome (moved out), and what first went wrong.
+    // Once finished() (or, given up on, what it did so far): the replay's outcome (moved out),
+    // and what first went wrong.
     Result<NfsReplayResult> result();
     std::string first_error() const;
 

@@ -90,10 +90,7 @@ class Loop {
             }
             if (opt_.time_limit_s > 0 && now >= limit_) {
                 for (Pi* p : pis_) {
-                    if (p->stage != Pi::Stage::kDone) {
-                        fail(*p, "not booted within --time-limit " +
-                                     std::to_string(opt_.time_limit_s) + " s");
-                    }
+                    if (p->stage != Pi::Stage::kDone) give_up(*p);
                 }
             }
         }
@@ -167,6 +164,15 @@ class Loop {
         p.rec->boot_s = p.begin == Clock::time_point{} ? 0 : since(p.begin, Clock::now());
         if (p.stage != Pi::Stage::kDone) --running_;
         p.stage = Pi::Stage::kDone;
+    }
+    // The time limit: what a Pi in its NFS phase replayed so far still counts in the report.
+    void give_up(Pi& p) {
+        if (p.stage == Pi::Stage::kNfs) {
+            p.span[2][1] = since(t0_, Clock::now());
+            p.rec->nfs_s = p.span[2][1] - p.span[2][0];
+            if (auto r = p.nfs->result()) p.rec->nfs = std::move(*r);
+        }
+        fail(p, "not booted within --time-limit " + std::to_string(opt_.time_limit_s) + " s");
     }
     void fail(Pi& p, std::string why) {
         p.rec->ok = false;
