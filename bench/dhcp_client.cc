@@ -66,142 +66,109 @@ PiIdentity make_pi(uint32_t index, Ipv4 source) {
 
 namespace {
 
-// One Pi's DISCOVER/OFFER/REQUEST/ACK, apart from its socket, so the blocking client (a storm
-// Pi) and the epoll one (the micro benchmark) follow the same rules.
-// A Pi's DISCOVER, and its last REQUEST, encoded once: a boot again differs only in the xid,
-// which is patched in (BOOTP header bytes 4-7, RFC 2131 §2), so the micro benchmark's client
-// spends its time on the exchange rather than on building packets (a quarter less user CPU).
-struct PacketCache {
-    std::vector<uint8_t> discover;
-    std::vector<uint8_t> request;
-    Ipv4 request_ip, request_server;  // what `request` asks for, and from whom
-};
-
 void set_xid(std::vector<uint8_t>& bytes, uint32_t xid) {
     for (int i = 0; i < 4; ++i) bytes[4 + i] = static_cast<uint8_t>(xid >> (24 - 8 * i));
 }
 
-class Exchange {
-  public:
-    using Clock = std::chrono::steady_clock;
+}  // namespace
 
-    // `cache` (may be null) must outlive the exchange.
-    Exchange(const PiIdentity& pi, const DhcpTarget& target, uint32_t xid, PacketCache* cache)
-        : pi_(pi), target_(target), xid_(xid), cache_(cache) {
-        if (cache_ && !cache_->discover.empty()) {
-            bytes_ = cache_->discover;
-            set_xid(bytes_, xid);
-            return;
-        }
-        Packet discover = base(pi, xid, MessageType::kDiscover, 0);
-        discover.set(opt::kClientArch, {0, 0});
-        discover.set(opt::kClientNdi, {1, 2, 1});
-        discover.set(opt::kClientGuid, guid(pi));
-        discover.set_string(opt::kVendorClass, kVendorClass);
-        bytes_ = encode(discover);
-        if (cache_) cache_->discover = bytes_;
+DhcpExchange::DhcpExchange(const PiIdentity& pi, const DhcpTarget& target, uint32_t xid,
+                           DhcpPacketCache* cache)
+    : pi_(pi), target_(target), xid_(xid), cache_(cache) {
+    if (cache_ && !cache_->discover.empty()) {
+        bytes_ = cache_->discover;
+        set_xid(bytes_, xid);
+        return;
     }
+    Packet discover = base(pi, xid, MessageType::kDiscover, 0);
+    discover.set(opt::kClientArch, {0, 0});
+    discover.set(opt::kClientNdi, {1, 2, 1});
+    discover.set(opt::kClientGuid, guid(pi));
+    discover.set_string(opt::kVendorClass, kVendorClass);
+    bytes_ = encode(discover);
+    if (cache_) cache_->discover = bytes_;
+}
 
-    // The packet to send now: the first DISCOVER, or a retransmit after a timeout.
-    const std::vector<uint8_t>& next() {
-        ++out_.packets;
-        t0_ = Clock::now();
-        return bytes_;
-    }
-    bool finished() const { return done_; }
-    Result<DhcpResult> result() const {
-        if (error_) return error_;
-        return out_;
-    }
+const std::vector<uint8_t>& DhcpExchange::next() {
+    ++out_.packets;
+    t0_ = Clock::now();
+    return bytes_;
+}
 
-    // A wait of target.timeout ran out: true to send next() again.
-    bool on_timeout() {
-        if (++attempt_ <= target_.retries) return true;
-        finish(std::make_error_code(std::errc::timed_out));
+Result<DhcpResult> DhcpExchange::result() const {
+    if (error_) return error_;
+    return out_;
+}
+
+bool DhcpExchange::on_timeout() {
+    if (++attempt_ <= target_.retries) return true;
+    finish(std::make_error_code(std::errc::timed_out));
+    return false;
+}
+
+bool DhcpExchange::on_datagram(std::span<const uint8_t> d) {
+    // Another Pi's reply, told apart without decoding it: xid (bytes 4-7).
+    if (d.size() < 8 ||
+        (uint32_t(d[4]) << 24 | uint32_t(d[5]) << 16 | uint32_t(d[6]) << 8 | d[7]) != xid_) {
         return false;
     }
-
-    // A datagram on the Pi's socket: true when it moved the exchange on (send next() unless
-    // finished()); false for noise or another Pi's reply, which leave the wait running.
-    bool on_datagram(std::span<const uint8_t> d) {
-        // Another Pi's reply, told apart without decoding it: xid (bytes 4-7).
-        if (d.size() < 8 ||
-            (uint32_t(d[4]) << 24 | uint32_t(d[5]) << 16 | uint32_t(d[6]) << 8 | d[7]) != xid_) {
-            return false;
-        }
-        auto reply = decode(d);
-        if (!reply || reply->op != kBootReply || reply->xid != xid_ || reply->mac() != pi_.mac) {
-            return false;  // another Pi's reply on a shared relay port, or noise
-        }
-        auto type = reply->message_type();
-        if (type == MessageType::kNak) {
-            finish(std::make_error_code(std::errc::connection_refused));
-            return true;
-        }
-        const MessageType want = offered_ ? MessageType::kAck : MessageType::kOffer;
-        if (type != want) return false;
-        const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0_).count();
-        if (offered_) {
-            out_.request_us = us;
-            out_.yiaddr = reply->yiaddr;
-            finish({});
-            return true;
-        }
-        out_.discover_us = us;
-        out_.pxe =
-            reply->find_string(opt::kVendorSpecific).find("Raspberry Pi Boot") != std::string::npos;
-        auto sid = reply->find_ip(opt::kServerId);
-        if (!sid) {
-            finish(std::make_error_code(std::errc::protocol_error));
-            return true;
-        }
-        out_.server_id = *sid;
-        if (cache_ && !cache_->request.empty() && cache_->request_ip == reply->yiaddr &&
-            cache_->request_server == *sid) {
-            bytes_ = cache_->request;
-            set_xid(bytes_, xid_);
-        } else {
-            // docs/pi-boot.md: the EEPROM's REQUEST has no option 60.
-            Packet request = base(pi_, xid_, MessageType::kRequest, 1);
-            request.set_ip(opt::kRequestedIp, reply->yiaddr);
-            request.set_ip(opt::kServerId, *sid);
-            request.set(opt::kClientArch, {0, 0});
-            request.set(opt::kClientNdi, {1, 2, 1});
-            request.set(opt::kClientGuid, guid(pi_));
-            bytes_ = encode(request);
-            if (cache_) *cache_ = {cache_->discover, bytes_, reply->yiaddr, *sid};
-        }
-        offered_ = true;
-        attempt_ = 0;
+    auto reply = decode(d);
+    if (!reply || reply->op != kBootReply || reply->xid != xid_ || reply->mac() != pi_.mac) {
+        return false;  // another Pi's reply on a shared relay port, or noise
+    }
+    auto type = reply->message_type();
+    if (type == MessageType::kNak) {
+        finish(std::make_error_code(std::errc::connection_refused));
         return true;
     }
-
-  private:
-    void finish(std::error_code ec) {
-        done_ = true;
-        error_ = ec;
+    const MessageType want = offered_ ? MessageType::kAck : MessageType::kOffer;
+    if (type != want) return false;
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0_).count();
+    if (offered_) {
+        out_.request_us = us;
+        out_.yiaddr = reply->yiaddr;
+        finish({});
+        return true;
     }
+    out_.discover_us = us;
+    out_.pxe =
+        reply->find_string(opt::kVendorSpecific).find("Raspberry Pi Boot") != std::string::npos;
+    auto sid = reply->find_ip(opt::kServerId);
+    if (!sid) {
+        finish(std::make_error_code(std::errc::protocol_error));
+        return true;
+    }
+    out_.server_id = *sid;
+    if (cache_ && !cache_->request.empty() && cache_->request_ip == reply->yiaddr &&
+        cache_->request_server == *sid) {
+        bytes_ = cache_->request;
+        set_xid(bytes_, xid_);
+    } else {
+        // docs/pi-boot.md: the EEPROM's REQUEST has no option 60.
+        Packet request = base(pi_, xid_, MessageType::kRequest, 1);
+        request.set_ip(opt::kRequestedIp, reply->yiaddr);
+        request.set_ip(opt::kServerId, *sid);
+        request.set(opt::kClientArch, {0, 0});
+        request.set(opt::kClientNdi, {1, 2, 1});
+        request.set(opt::kClientGuid, guid(pi_));
+        bytes_ = encode(request);
+        if (cache_) *cache_ = {cache_->discover, bytes_, reply->yiaddr, *sid};
+    }
+    offered_ = true;
+    attempt_ = 0;
+    return true;
+}
 
-    const PiIdentity& pi_;
-    const DhcpTarget& target_;
-    uint32_t xid_;
-    PacketCache* cache_;
-    std::vector<uint8_t> bytes_;  // what next() sends: the DISCOVER, then the REQUEST
-    bool offered_ = false;
-    int attempt_ = 0;
-    Clock::time_point t0_;
-    DhcpResult out_;
-    bool done_ = false;
-    std::error_code error_;
-};
-
-}  // namespace
+void DhcpExchange::finish(std::error_code ec) {
+    done_ = true;
+    error_ = ec;
+}
 
 Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target) {
     auto sock = UdpClient::bind(pi.source, target.relay_port);
     if (!sock) return sock.error();
     std::mt19937 rng(pi.serial);
-    Exchange x(pi, target, rng(), nullptr);  // docs/pi-boot.md: the Pi 4 uses a random xid
+    DhcpExchange x(pi, target, rng(), nullptr);  // docs/pi-boot.md: the Pi 4 uses a random xid
     std::array<uint8_t, 1500> buf;
     bool send = true;
     while (!x.finished()) {
@@ -209,11 +176,11 @@ Result<DhcpResult> dhcp_boot(const PiIdentity& pi, const DhcpTarget& target) {
             if (auto r = sock->send_to(target.server, x.next()); !r) return r.error();
         }
         // The wait restarts with each send (one timeout per attempt), not with noise.
-        auto deadline = Exchange::Clock::now() + target.timeout;
+        auto deadline = DhcpExchange::Clock::now() + target.timeout;
         send = false;
         while (!send && !x.finished()) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - Exchange::Clock::now());
+                deadline - DhcpExchange::Clock::now());
             sockaddr_in from{};
             auto n = sock->recv_from(buf, from, left);
             if (!n) {
@@ -260,12 +227,12 @@ Result<double> dhcp_renew(const PiIdentity& pi, const DhcpTarget& target, Ipv4 a
 
 DhcpMicroResult dhcp_micro(std::span<const PiIdentity> pis, const DhcpTarget& target,
                            std::chrono::duration<double> duration) {
-    using Clock = Exchange::Clock;
+    using Clock = DhcpExchange::Clock;
     struct Pi {
         UdpClient sock;
         std::mt19937 rng;
-        PacketCache cache;
-        std::optional<Exchange> x;
+        DhcpPacketCache cache;
+        std::optional<DhcpExchange> x;
         Clock::time_point deadline;
     };
     DhcpMicroResult out;

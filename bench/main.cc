@@ -194,7 +194,23 @@ int main(int argc, char** argv) {
     storm->add_option("--json", json_path, "write the report as JSON here");
     storm->add_option("--plot", plot_path, "write a time-to-boot CDF PNG (via gnuplot)");
     storm->add_option("--label", label, "name of the server set, for the JSON");
-    storm->add_option("--server-pid", pids, "server process(es) whose CPU and peak RSS to report");
+    storm->add_option("--server-pid", pids,
+                      "server process(es) whose CPU, peak RSS and descriptors to report");
+    uint32_t think_us = 0;
+    storm
+        ->add_option("--think-us", think_us,
+                     "pause after each NFS reply before the Pi's next call (the trace carries no "
+                     "timing); 0 = back to back")
+        ->capture_default_str();
+    storm
+        ->add_option("--bench-threads", so.threads,
+                     "event-loop threads the simulated Pis are spread over")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    storm
+        ->add_option("--time-limit", so.time_limit_s,
+                     "seconds: Pis not booted by then fail, and the report is written (0: none)")
+        ->capture_default_str();
     add_targets(storm, st);
 
     // micro-nfs
@@ -488,6 +504,8 @@ int main(int argc, char** argv) {
             so.trace = &trace;
         }
         for (int p : pids) so.server_pids.push_back(p);
+        so.think = std::chrono::microseconds(think_us);
+        rb::raise_fd_limit();  // a few sockets per Pi, all in this process
         rb::StormReport rep = rb::run_storm(so);
         if (so.nfs) {
             rep.trace_path = trace_path;

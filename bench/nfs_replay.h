@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,41 @@ struct NfsReplayResult {
 // flight, as the kernel's boot issues them mostly serially. Handles are resolved by path on the
 // target with LOOKUP and cached like the kernel's dentry cache. A call whose status is not the
 // one the trace expects (OK unless the line says otherwise, e.g. "=NOENT" for a negative
-// lookup) counts in failed_ops. Errors only when the mount or the connection fails.
+// lookup) counts in failed_ops. Errors only when the mount or the connection fails (a call
+// unanswered for call_timeout: timed_out). With `think`, each call's reply is followed by that
+// pause before the next call (the trace format carries no timing, so the pause is fixed).
+//
+// As a state machine for an event loop that runs many Pis from one thread: start(), then watch
+// fd() for events() (poll(2) bits; none while pausing, fd() -1) and call service() with the
+// revents when it is ready, or with 0 once deadline() (the call's timeout or the pause's end)
+// has passed, until finished(). `target` and `trace` must outlive it.
+class NfsReplay {
+  public:
+    NfsReplay(Ipv4 source, const NfsTarget& target, const Trace& trace, uint32_t index,
+              std::chrono::microseconds think = {});
+    ~NfsReplay();
+    NfsReplay(const NfsReplay&) = delete;
+    NfsReplay& operator=(const NfsReplay&) = delete;
+
+    void start();
+    bool finished() const;
+    int fd() const;
+    short events() const;
+    std::chrono::steady_clock::time_point deadline() const;
+    void service(int revents);
+    // Once finished() (or, given up on, what it did so far): the replay's outcome (moved out),
+    // and what first went wrong.
+    Result<NfsReplayResult> result();
+    std::string first_error() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// The same, driven from the calling thread.
 Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const Trace& trace,
-                                   uint32_t index);
+                                   uint32_t index, std::chrono::microseconds think = {});
 
 // Micro benchmark: `threads` connections each issue `proc` (GETATTR, LOOKUP, READDIRPLUS or
 // READ of 1 MiB) on `path` back to back for `seconds`. Returns completed calls.

@@ -70,8 +70,19 @@ void print_table(std::ostream& out, const StormReport& rep) {
     for (const ServerCost& s : rep.servers) {
         out << "server pid " << s.pid << ": CPU " << fmt("%.3f", s.cpu_seconds) << " s ("
             << fmt("%.4f", rep.clients ? s.cpu_seconds / rep.clients : 0)
-            << " s per boot), peak RSS " << s.peak_rss_kib / 1024 << " MiB\n";
+            << " s per boot), peak RSS " << s.peak_rss_kib / 1024 << " MiB ("
+            << s.rss_before_kib / 1024 << " MiB before, "
+            << fmt("%.0f",
+                   rep.clients && s.peak_rss_kib > s.rss_before_kib
+                       ? static_cast<double>(s.peak_rss_kib - s.rss_before_kib) / rep.clients
+                       : 0)
+            << " KiB per Pi), peak fds " << s.peak_fds << ", threads " << s.peak_threads << "\n";
     }
+    out << "bench: CPU " << fmt("%.3f", rep.bench_cpu_s) << " s ("
+        << fmt("%.4f", rep.clients ? rep.bench_cpu_s / rep.clients : 0) << " s per boot) on "
+        << rep.bench_threads << " event-loop thread" << (rep.bench_threads == 1 ? "" : "s")
+        << ", peak RSS " << rep.bench_peak_rss_kib / 1024 << " MiB; last boot at "
+        << fmt("%.3f", rep.last_boot_s) << " s\n";
     bool any = false;
     for (int k = 0; k < kProcCount; ++k) any = any || rep.nfs_calls[k];
     if (any) {
@@ -106,6 +117,12 @@ std::string to_json(const StormReport& rep, const std::string& label) {
     o << ",\n  \"server_cpu_s\": " << fmt("%.3f", cpu)
       << ",\n  \"server_cpu_s_per_boot\": " << fmt("%.6f", rep.clients ? cpu / rep.clients : 0)
       << ",\n  \"server_peak_rss_kib\": " << rss
+      << ",\n  \"bench_cpu_s\": " << fmt("%.3f", rep.bench_cpu_s)
+      << ",\n  \"bench_cpu_s_per_boot\": "
+      << fmt("%.6f", rep.clients ? rep.bench_cpu_s / rep.clients : 0)
+      << ",\n  \"bench_peak_rss_kib\": " << rep.bench_peak_rss_kib
+      << ",\n  \"bench_threads\": " << rep.bench_threads
+      << ",\n  \"last_boot_s\": " << fmt("%.6f", rep.last_boot_s)
       << ",\n  \"trace\": {\"path\": " << json_string(rep.trace_path)
       << ", \"kind\": " << json_string(rep.trace_kind) << ", \"calls\": " << rep.trace_calls << "}"
       << ",\n  \"phases\": [";
@@ -124,7 +141,9 @@ std::string to_json(const StormReport& rep, const std::string& label) {
         o << (i ? ", " : "") << "{\"pid\": " << s.pid
           << ", \"cpu_s\": " << fmt("%.3f", s.cpu_seconds)
           << ", \"cpu_s_per_boot\": " << fmt("%.6f", rep.clients ? s.cpu_seconds / rep.clients : 0)
-          << ", \"peak_rss_kib\": " << s.peak_rss_kib << "}";
+          << ", \"peak_rss_kib\": " << s.peak_rss_kib
+          << ", \"rss_before_kib\": " << s.rss_before_kib << ", \"peak_fds\": " << s.peak_fds
+          << ", \"peak_threads\": " << s.peak_threads << "}";
     }
     o << "],\n  \"nfs_calls\": {";
     for (int k = 0; k < kProcCount; ++k) {
@@ -147,7 +166,8 @@ std::string to_json(const StormReport& rep, const std::string& label) {
           << ", \"boot_s\": " << fmt("%.6f", b.boot_s) << ", \"dhcp_s\": " << fmt("%.6f", b.dhcp_s)
           << ", \"tftp_s\": " << fmt("%.6f", b.tftp_s) << ", \"nfs_s\": " << fmt("%.6f", b.nfs_s)
           << ", \"tftp_bytes\": " << b.tftp_bytes << ", \"tftp_files\": " << b.tftp_files
-          << ", \"tftp_probes\": " << b.tftp_probes << ", \"nfs_calls\": " << b.nfs.op_us.size()
+          << ", \"tftp_probes\": " << b.tftp_probes << ", \"tftp_timeouts\": " << b.tftp_timeouts
+          << ", \"nfs_calls\": " << b.nfs.op_us.size()
           << ", \"nfs_resolve_lookups\": " << b.nfs.resolve_lookups
           << ", \"nfs_failed\": " << b.nfs.failed_ops;
         if (!b.error.empty()) o << ", \"error\": " << json_string(b.error);

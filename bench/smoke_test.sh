@@ -57,5 +57,38 @@ for round in $(seq "${SMOKE_ROUNDS:-1}"); do
         ((bytes > 8 * 1024 * 1024)) || fail "round $round: Pi $i fetched only $bytes bytes over TFTP"
     done
     grep -q '"cpu_s": [0-9.]*[1-9]' "$work/out.json" || fail "round $round: no server CPU time"
+    grep -q '"bench_cpu_s": [0-9.]*[1-9]' "$work/out.json" || fail "round $round: no bench CPU time"
 done
+
+# A boot that goes wrong is reported as failed, and the storm exits 1.
+storm() {  # storm JSON ARGS...: a 2-Pi storm against the server; sets $status
+    local json=$1
+    shift
+    status=0
+    timeout 120 "$bench" storm --clients 2 --source 127.1.0.1 --dhcp 127.0.0.1:$((base + 3)) \
+        --nfs 127.0.0.1:$base --mount-port $((base + 1)) --json "$json" "$@" >"$json.txt" || status=$?
+}
+# 1. One call of the trace expects a status the server does not answer: every Pi's NFS phase
+#    must fail on it, though the rest of the trace replays.
+awk '!done && /^GETATTR / { print $0 " =NOENT"; done = 1; next } { print }' "$trace" >"$work/wrong.trace"
+storm "$work/wrong.json" --tftp 127.0.0.1:$((base + 2)) --trace "$work/wrong.trace"
+[[ $status == 1 ]] || fail "wrong status: rootfarm-bench exited $status, not 1"
+grep -q '"failed_boots": 2' "$work/wrong.json" || fail "wrong status: not both boots failed"
+[[ $(grep -c '"error": "nfs: 1 calls failed, first: GETATTR [^"]* =NOENT: NFS status 0"' \
+    "$work/wrong.json") == 2 ]] || fail "wrong status: the failed call is not reported"
+# 2. No TFTP server: every RRQ is retransmitted on timeout until the Pi gives up.
+storm "$work/notftp.json" --phases dhcp,tftp --tftp 127.0.0.1:$((base + 5)) --tftp-timeout-ms 50
+[[ $status == 1 ]] || fail "no tftp server: rootfarm-bench exited $status, not 1"
+grep -q '"failed_boots": 2' "$work/notftp.json" || fail "no tftp server: not both boots failed"
+[[ $(grep -c '"tftp_timeouts": 6, .*"error": "tftp [0-9a-f]*/start4.elf: Connection timed out"' \
+    "$work/notftp.json") == 2 ]] || fail "no tftp server: not reported as 6 timeouts on the first RRQ"
+# 3. A time limit shorter than a boot (the NFS phase alone takes seconds): the Pis still under
+#    way fail, and the report is written with what they replayed.
+storm "$work/limit.json" --phases nfs --trace "$trace" --time-limit 0.5
+[[ $status == 1 ]] || fail "time limit: rootfarm-bench exited $status, not 1"
+grep -q '"failed_boots": 2' "$work/limit.json" || fail "time limit: not both boots failed"
+[[ $(grep -c '"error": "not booted within --time-limit 0.5' "$work/limit.json") == 2 ]] ||
+    fail "time limit: the failure is not reported"
+[[ $(grep -c '"nfs_calls": [1-9][0-9]*, "nfs_resolve' "$work/limit.json") == 2 ]] ||
+    fail "time limit: the partial replays are not reported"
 echo "PASS"

@@ -89,148 +89,114 @@ const std::vector<BootFile>& pi4_boot_files() {
     return files;
 }
 
-namespace {
+TftpSession::TftpSession(const TftpTarget& target, const std::string& file, bool early_terminate)
+    : target_(target),
+      early_terminate_(early_terminate),
+      dest_(target.server),
+      blksize_(target.blksize),
+      t0_(Clock::now()) {
+    last_ = {0, kRrq};
+    put_str(last_, file);
+    put_str(last_, "octet");
+    put_str(last_, "tsize");
+    put_str(last_, "0");
+    put_str(last_, "blksize");
+    put_str(last_, std::to_string(target.blksize));
+}
 
-// One client transfer's protocol, apart from its socket, so the blocking client (a storm Pi)
-// and the epoll one (the micro benchmark) follow the same rules.
-class Session {
-  public:
-    // A packet to send, and where; empty when there is nothing to send.
-    struct Out {
-        std::vector<uint8_t> packet;
-        sockaddr_in to{};
-        bool best_effort = false;  // a failed send does not end the transfer
-    };
+Result<TftpFetch> TftpSession::result() const {
+    if (error_) return error_;
+    return out_;
+}
 
-    Session(const TftpTarget& target, const std::string& file, bool early_terminate)
-        : target_(target),
-          early_terminate_(early_terminate),
-          dest_(target.server),
-          blksize_(target.blksize),
-          t0_(Clock::now()) {
-        last_ = {0, kRrq};
-        put_str(last_, file);
-        put_str(last_, "octet");
-        put_str(last_, "tsize");
-        put_str(last_, "0");
-        put_str(last_, "blksize");
-        put_str(last_, std::to_string(target.blksize));
+TftpSession::Out TftpSession::on_timeout() {
+    // docs/pi-boot.md: retransmit once per timeout.
+    ++out_.timeouts;
+    if (++tries_ > target_.retries) {
+        finish(std::make_error_code(std::errc::timed_out));
+        return {};
     }
+    return send(last_);
+}
 
-    Out start() { return send(last_); }
-    bool finished() const { return done_; }
-    Result<TftpFetch> result() const {
-        if (error_) return error_;
-        return out_;
+TftpSession::Out TftpSession::on_datagram(const sockaddr_in& from, std::span<const uint8_t> d) {
+    if (from.sin_addr.s_addr != target_.server.sin_addr.s_addr || d.size() < 4) return {};
+    // RFC 1350 §4: the server's first reply fixes its transfer id (port).
+    if (!have_tid_) {
+        dest_.sin_port = from.sin_port;
+        have_tid_ = true;
+    } else if (from.sin_port != dest_.sin_port) {
+        return {error_packet(5, "Unknown transfer ID"), from, true};
     }
-    // A send failed (not a best-effort one): the transfer ends with that error.
-    void fail(std::error_code ec) { finish(ec); }
-
-    Out on_timeout() {
-        // docs/pi-boot.md: retransmit once per timeout.
-        if (++tries_ > target_.retries) {
-            finish(std::make_error_code(std::errc::timed_out));
-            return {};
+    const uint8_t* p = d.data();
+    const uint16_t opcode = be16(p);
+    if (opcode == kError) {
+        if (be16(p + 2) == kErrNotFound) {
+            finish({});
+        } else {
+            finish(std::make_error_code(std::errc::io_error));
         }
-        return send(last_);
+        return {};
     }
-
-    Out on_datagram(const sockaddr_in& from, std::span<const uint8_t> d) {
-        if (from.sin_addr.s_addr != target_.server.sin_addr.s_addr || d.size() < 4) return {};
-        // RFC 1350 §4: the server's first reply fixes its transfer id (port).
-        if (!have_tid_) {
-            dest_.sin_port = from.sin_port;
-            have_tid_ = true;
-        } else if (from.sin_port != dest_.sin_port) {
-            return {error_packet(5, "Unknown transfer ID"), from, true};
-        }
-        const uint8_t* p = d.data();
-        const uint16_t opcode = be16(p);
-        if (opcode == kError) {
-            if (be16(p + 2) == kErrNotFound) {
-                finish({});
-            } else {
-                finish(std::make_error_code(std::errc::io_error));
-            }
-            return {};
-        }
-        if (opcode == kOack) {
-            if (!parse_oack(p + 2, d.size() - 2, out_.tsize, blksize_)) {
-                finish(std::make_error_code(std::errc::protocol_error));
-                return {};
-            }
-            out_.found = true;
-            if (early_terminate_) {
-                Out o = send(error_packet(0, "Early terminate"));
-                finish({});
-                return o;
-            }
-            tries_ = 0;
-            return send(ack(0));
-        }
-        if (opcode != kData) {
+    if (opcode == kOack) {
+        if (!parse_oack(p + 2, d.size() - 2, out_.tsize, blksize_)) {
             finish(std::make_error_code(std::errc::protocol_error));
             return {};
         }
-        // RFC 2347: a server that ignores the options answers with DATA in 512-byte blocks.
-        if (!out_.found) blksize_ = 512;
         out_.found = true;
-        const uint16_t block = be16(p + 2);
-        if (block != expect_) {
-            // A duplicate of the previous block: our ACK was lost; ACK it again once
-            // (never for anything else, docs/pi-boot.md: no sorcerer's apprentice).
-            if (block != static_cast<uint16_t>(expect_ - 1)) return {};
-            ++out_.packets_sent;
-            return {ack(block), dest_, true};
+        if (early_terminate_) {
+            Out o = send(error_packet(0, "Early terminate"));
+            finish({});
+            return o;
         }
-        const size_t len = d.size() - 4;
-        if (len > blksize_) {
-            finish(std::make_error_code(std::errc::protocol_error));
-            return {};
-        }
-        out_.bytes += len;
         tries_ = 0;
-        Out o = send(ack(block));
-        ++expect_;
-        if (len < blksize_) {
-            finish(out_.tsize && out_.tsize != out_.bytes
-                       ? std::make_error_code(std::errc::protocol_error)
-                       : std::error_code{});
-        }
-        return o;
+        return send(ack(0));
     }
-
-  private:
-    using Clock = std::chrono::steady_clock;
-
-    // `packet` becomes what a timeout retransmits (the request or the last ACK).
-    Out send(std::vector<uint8_t> packet) {
+    if (opcode != kData) {
+        finish(std::make_error_code(std::errc::protocol_error));
+        return {};
+    }
+    // RFC 2347: a server that ignores the options answers with DATA in 512-byte blocks.
+    if (!out_.found) blksize_ = 512;
+    out_.found = true;
+    const uint16_t block = be16(p + 2);
+    if (block != expect_) {
+        // A duplicate of the previous block: our ACK was lost; ACK it again once
+        // (never for anything else, docs/pi-boot.md: no sorcerer's apprentice).
+        if (block != static_cast<uint16_t>(expect_ - 1)) return {};
         ++out_.packets_sent;
-        last_ = packet;
-        return {std::move(packet), dest_, false};
+        return {ack(block), dest_, true};
     }
-    void finish(std::error_code ec) {
-        done_ = true;
-        error_ = ec;
-        out_.us = std::chrono::duration<double, std::micro>(Clock::now() - t0_).count();
+    const size_t len = d.size() - 4;
+    if (len > blksize_) {
+        finish(std::make_error_code(std::errc::protocol_error));
+        return {};
     }
+    out_.bytes += len;
+    tries_ = 0;
+    Out o = send(ack(block));
+    ++expect_;
+    if (len < blksize_) {
+        finish(out_.tsize && out_.tsize != out_.bytes
+                   ? std::make_error_code(std::errc::protocol_error)
+                   : std::error_code{});
+    }
+    return o;
+}
 
-    const TftpTarget& target_;
-    bool early_terminate_;
-    sockaddr_in dest_;
-    bool have_tid_ = false;
-    uint16_t blksize_;
-    uint16_t expect_ = 1;  // next DATA block (wraps at 65535 -> 0, as the tftpd rolls over)
-    int tries_ = 0;
-    std::vector<uint8_t> last_;  // what a timeout retransmits
-    TftpFetch out_;
-    bool done_ = false;
-    std::error_code error_;
-    Clock::time_point t0_;
-};
+TftpSession::Out TftpSession::send(std::vector<uint8_t> packet) {
+    ++out_.packets_sent;
+    last_ = packet;
+    return {std::move(packet), dest_, false};
+}
 
-// Sends what a session step asks for; false when the session ended on a failed send.
-bool deliver(UdpClient& sock, Session& s, const Session::Out& o) {
+void TftpSession::finish(std::error_code ec) {
+    done_ = true;
+    error_ = ec;
+    out_.us = std::chrono::duration<double, std::micro>(Clock::now() - t0_).count();
+}
+
+bool tftp_deliver(UdpClient& sock, TftpSession& s, const TftpSession::Out& o) {
     if (o.packet.empty()) return true;
     auto r = sock.send_to(o.to, o.packet);
     if (r || o.best_effort) return true;
@@ -238,20 +204,18 @@ bool deliver(UdpClient& sock, Session& s, const Session::Out& o) {
     return false;
 }
 
-}  // namespace
-
 Result<TftpFetch> tftp_get(Ipv4 source, const TftpTarget& target, const std::string& file,
                            bool early_terminate) {
     auto sock = UdpClient::bind(source, 0);
     if (!sock) return sock.error();
-    Session s(target, file, early_terminate);
+    TftpSession s(target, file, early_terminate);
     std::vector<uint8_t> buf(65536);
-    deliver(*sock, s, s.start());
+    tftp_deliver(*sock, s, s.start());
     while (!s.finished()) {
         sockaddr_in from{};
         auto n = sock->recv_from(buf, from, target.timeout);
         if (!n && n.error() != std::errc::timed_out) return n.error();
-        deliver(*sock, s, n ? s.on_datagram(from, {buf.data(), *n}) : s.on_timeout());
+        tftp_deliver(*sock, s, n ? s.on_datagram(from, {buf.data(), *n}) : s.on_timeout());
     }
     return s.result();
 }
@@ -261,7 +225,7 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
     using Clock = std::chrono::steady_clock;
     struct Slot {
         UdpClient sock;
-        Session session;
+        TftpSession session;
         Clock::time_point deadline;
     };
     std::vector<Result<TftpFetch>> results(sources.size(), std::errc::operation_canceled);
@@ -284,11 +248,11 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
             results[i] = sock.error();
             continue;
         }
-        slots[i].reset(new Slot{std::move(*sock), Session(target, file, false),
+        slots[i].reset(new Slot{std::move(*sock), TftpSession(target, file, false),
                                 Clock::now() + target.timeout});
         poller.add(slots[i]->sock, i);
         ++running;
-        if (!deliver(slots[i]->sock, slots[i]->session, slots[i]->session.start())) settle(i);
+        if (!tftp_deliver(slots[i]->sock, slots[i]->session, slots[i]->session.start())) settle(i);
     }
     std::vector<uint8_t> buf(65536);
     while (running > 0) {
@@ -305,8 +269,8 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
                  got = slot.sock.recv_now(buf, from)) {
                 // As tftp_get: any datagram restarts the wait (its recv_from is per packet).
                 slot.deadline = Clock::now() + target.timeout;
-                deliver(slot.sock, slot.session,
-                        slot.session.on_datagram(from, {buf.data(), *got}));
+                tftp_deliver(slot.sock, slot.session,
+                             slot.session.on_datagram(from, {buf.data(), *got}));
             }
             if (slot.session.finished()) settle(i);
         });
@@ -315,7 +279,7 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
         for (size_t i = 0; i < slots.size(); ++i) {
             if (!slots[i] || slots[i]->deadline > now) continue;
             slots[i]->deadline = now + target.timeout;
-            deliver(slots[i]->sock, slots[i]->session, slots[i]->session.on_timeout());
+            tftp_deliver(slots[i]->sock, slots[i]->session, slots[i]->session.on_timeout());
             if (slots[i]->session.finished()) settle(i);
         }
     }

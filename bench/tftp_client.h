@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/udp.h"
 #include "core/net.h"
 #include "core/result.h"
 
@@ -26,7 +27,57 @@ struct TftpFetch {
     uint64_t tsize = 0;  // from the OACK, 0 if absent
     double us = 0;
     int packets_sent = 0;
+    int timeouts = 0;  // waits that ran out (each followed by a retransmit, or the end)
 };
+
+// One client transfer's protocol (tftp_get's), apart from its socket, so the blocking client
+// and the event-loop ones (the micro benchmark, the storm's Pis) follow the same rules: the
+// caller sends what start(), on_datagram() and on_timeout() return, from one socket per transfer,
+// and calls on_timeout() when `target.timeout` passed without a datagram. `target` must outlive
+// the session.
+class TftpSession {
+  public:
+    // A packet to send, and where; empty when there is nothing to send.
+    struct Out {
+        std::vector<uint8_t> packet;
+        sockaddr_in to{};
+        bool best_effort = false;  // a failed send does not end the transfer
+    };
+
+    TftpSession(const TftpTarget& target, const std::string& file, bool early_terminate);
+
+    Out start() { return send(last_); }
+    bool finished() const { return done_; }
+    Result<TftpFetch> result() const;
+    int timeouts() const { return out_.timeouts; }
+    // A send failed (not a best-effort one): the transfer ends with that error.
+    void fail(std::error_code ec) { finish(ec); }
+    Out on_timeout();
+    Out on_datagram(const sockaddr_in& from, std::span<const uint8_t> d);
+
+  private:
+    using Clock = std::chrono::steady_clock;
+
+    // `packet` becomes what a timeout retransmits (the request or the last ACK).
+    Out send(std::vector<uint8_t> packet);
+    void finish(std::error_code ec);
+
+    const TftpTarget& target_;
+    bool early_terminate_;
+    sockaddr_in dest_;
+    bool have_tid_ = false;
+    uint16_t blksize_;
+    uint16_t expect_ = 1;  // next DATA block (wraps at 65535 -> 0, as the tftpd rolls over)
+    int tries_ = 0;
+    std::vector<uint8_t> last_;  // what a timeout retransmits
+    TftpFetch out_;
+    bool done_ = false;
+    std::error_code error_;
+    Clock::time_point t0_;
+};
+
+// Sends what a session step asks for; false when the session ended on a failed send.
+bool tftp_deliver(UdpClient& sock, TftpSession& s, const TftpSession::Out& o);
 
 // One RRQ with `tsize 0 blksize N` (RFC 2347/2348/2349). With `early_terminate` the client
 // takes the OACK, answers ERROR 0 "Early terminate" and returns — what the Pi 4 firmware does
@@ -45,9 +96,9 @@ std::vector<Result<TftpFetch>> tftp_get_many(std::span<const Ipv4> sources,
                                              const TftpTarget& target, const std::string& file);
 
 // The files a Pi 4 asks for at boot, in order, with the probes that usually fail
-// (docs/pi-boot.md, and the dnsmasq logs of real Pi 4 boots it cites). `{serial}` is replaced by the
-// Pi's serial; early: the firmware fetches this one twice (early terminate, then the file).
-// One RRQ of a Pi 4's boot (docs/pi-boot.md). The Pi first probes <serial>/start4.elf: found, every
+// (docs/pi-boot.md, and the dnsmasq logs of real Pi 4 boots it cites). `{serial}` is replaced by
+// the Pi's serial; early: the firmware fetches this one twice (early terminate, then the file). One
+// RRQ of a Pi 4's boot (docs/pi-boot.md). The Pi first probes <serial>/start4.elf: found, every
 // later file is asked for under <serial>/; not found, under no prefix.
 struct BootFile {
     const char* name;

@@ -86,6 +86,37 @@ void UdpPoller::remove(const UdpClient& sock) {
     ::epoll_ctl(fd_, EPOLL_CTL_DEL, sock.fd(), nullptr);
 }
 
+void UdpPoller::watch(int fd, uint32_t events, uint64_t id) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = id;
+    if (::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+        ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+void UdpPoller::unwatch(int fd) {
+    ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+bool UdpPoller::wait_events(std::chrono::steady_clock::time_point deadline,
+                            const std::function<void(uint64_t id, uint32_t events)>& ready) {
+    std::array<epoll_event, 256> events;
+    const auto left = std::max<int64_t>(
+        0, std::chrono::ceil<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now())
+               .count());
+    const timespec ts{static_cast<time_t>(left / 1'000'000'000),
+                      static_cast<long>(left % 1'000'000'000)};
+    int n = ::epoll_pwait2(fd_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+    if (n < 0 && errno == ENOSYS) {
+        n = ::epoll_wait(fd_, events.data(), static_cast<int>(events.size()),
+                         static_cast<int>((left + 999'999) / 1'000'000));
+    }
+    if (n < 0) return errno == EINTR;
+    for (int i = 0; i < n; ++i) ready(events[i].data.u64, events[i].events);
+    return true;
+}
+
 bool UdpPoller::wait(std::chrono::steady_clock::time_point deadline,
                      const std::function<void(uint64_t id)>& ready) {
     std::array<epoll_event, 64> events;

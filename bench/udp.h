@@ -37,8 +37,9 @@ class UdpClient {
     int fd_ = -1;
 };
 
-// Many UdpClients watched from one thread (epoll): the sockets of a micro benchmark's simulated
-// Pis, so the client costs a receive and a send per packet rather than a thread wake-up.
+// Many sockets watched from one thread (epoll): the sockets of the simulated Pis of a micro
+// benchmark or a storm, so the client costs a receive and a send per packet rather than a thread
+// wake-up.
 class UdpPoller {
   public:
     UdpPoller();
@@ -50,10 +51,19 @@ class UdpPoller {
     // Watches `sock` (which must stay open until remove()) under `id`.
     void add(const UdpClient& sock, uint64_t id);
     void remove(const UdpClient& sock);
+    // Any descriptor (a storm Pi's NFS connection): `events` are EPOLLIN/EPOLLOUT. watch() on a
+    // descriptor already watched changes its events and id. The descriptor must be unwatched
+    // before it is closed: a new socket may get its number.
+    void watch(int fd, uint32_t events, uint64_t id);
+    void unwatch(int fd);
     // Waits until a watched socket is readable or `deadline` passes; calls ready(id) for each
     // readable one. False on an epoll error.
     bool wait(std::chrono::steady_clock::time_point deadline,
               const std::function<void(uint64_t id)>& ready);
+    // As wait(), with the events (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP) of each, to the
+    // microsecond (epoll_pwait2, Linux 5.11) where wait() rounds up to milliseconds.
+    bool wait_events(std::chrono::steady_clock::time_point deadline,
+                     const std::function<void(uint64_t id, uint32_t events)>& ready);
 
   private:
     int fd_ = -1;
