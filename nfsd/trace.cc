@@ -285,10 +285,9 @@ void Tracer::observe(const CallHeader& h, std::span<const uint8_t> args,
                      const std::shared_ptr<store::ClientView>& view, Responder& respond) {
     auto call = decode(h, args, *view);
     if (!call) return;
-    respond = [this, call = std::move(*call), view,
-               inner = std::move(respond)](std::vector<uint8_t> reply) {
+    respond = [this, call = std::move(*call), view, inner = std::move(respond)](Reply reply) {
         // An empty reply is a retransmit the DRC drops: nothing was answered.
-        if (!reply.empty()) on_reply(call, *view, reply);
+        if (!reply.empty()) on_reply(call, *view, reply.bytes);
         inner(std::move(reply));
     };
 }
