@@ -77,6 +77,8 @@ class Connection {
     // head + length + tail bytes are sent whatever the file does meanwhile: where it ends before
     // the range does (truncated since its size was read), zeros stand for the missing bytes. A
     // read error closes the connection, since the bytes announced in `head` cannot be sent.
+    // Either send may close the connection before it returns (closing() then says so): a splice
+    // runs at once when nothing is queued before it, and finds a peer that has gone.
     void send_file(std::vector<uint8_t> head, FileRange file, std::vector<uint8_t> tail);
     // Closes after the queued bytes are written (graceful) or at once.
     void close(bool graceful = false);
@@ -242,6 +244,7 @@ class Loop {
     void start_splice(Connection& c);
     void splice_step(Connection& c);
     void handle_splice(uint32_t conn_index, bool to_socket, int res);
+    bool file_spliced(Connection& c, int res);
     void end_send(Connection& c);
     void begin_close(Connection& c);
     void maybe_free(Connection& c);

@@ -279,6 +279,30 @@ TEST(LoopSplice, AReadErrorClosesTheConnectionAndOthersGoOn) {
     ::close(dir);
 }
 
+TEST(LoopSplice, ARangeOutOfThePageCacheIsReadToo) {
+    // Pages not cached are spliced on an io-wq worker, cached ones on the loop thread: a range
+    // with both, after the cache dropped the file (POSIX_FADV_DONTNEED on clean pages).
+    TestFile file;
+    ASSERT_EQ(::fdatasync(file.fd()), 0);
+    ASSERT_EQ(::posix_fadvise(file.fd(), 0, 0, POSIX_FADV_DONTNEED), 0);
+    std::vector<uint8_t> first(4096);
+    ASSERT_EQ(::pread(file.fd(), first.data(), first.size(), 1u << 20), 4096);  // one cached
+    OnFirstByte handler([&](Connection& conn) {
+        conn.send_file(bytes("a"), file.file_range(100, kFileSize - 100), bytes("b"));
+        conn.close(/*graceful=*/true);
+    });
+    uint16_t port = 0;
+    LoopThread t([&](Loop& loop) { port = *loop.listen_tcp(kLocalhost, 0, &handler); });
+    const int fd = connect_to(port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, "x", 1, 0), 1);
+    std::vector<uint8_t> want = bytes("a");
+    append(want, file.range(100, kFileSize - 100));
+    append(want, bytes("b"));
+    EXPECT_EQ(first_difference(read_to_end(fd), want), "");
+    ::close(fd);
+}
+
 TEST(LoopSplice, OwnerIsReleasedOnceTheRangeIsOut) {
     TestFile file;
     auto owner = std::make_shared<int>(1);

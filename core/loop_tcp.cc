@@ -82,7 +82,9 @@ void Loop::arm_accept(Listener& l) {
     op.listener = &l;
     l.accept_op = new_op(std::move(op));
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    // Non-blocking: send_file splices into the socket from this thread (loop_splice.cc).
+    // io_uring's own sends and receives on it wait by polling, as on any socket.
+    io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     io_uring_sqe_set_data64(sqe, l.accept_op);
 }
 

@@ -119,6 +119,9 @@ class RpcTcpHandler : public TcpHandler {
                                 set_record_mark(reply.bytes);
                                 c->send(std::move(reply.bytes));
                             }
+                            // A send may end the connection at once (send_file finding the
+                            // peer gone), and its state with it.
+                            if (c->closing()) return;
                             // Resume parsing what waited while the connection was at its limit.
                             if (cs->in_flight-- == kMaxInFlightPerConnection && !cs->parsing) {
                                 on_data(*c);
