@@ -257,6 +257,13 @@ void Loop::on_completion(io_uring_cqe* cqe) {
         case Op::Kind::kSend:
             if (!handle_send(slot, op, res)) free_op(slot);
             break;
+        case Op::Kind::kSplice: {
+            const uint32_t conn = op.conn_index;
+            const bool to_socket = op.to_socket;
+            free_op(slot);
+            handle_splice(conn, to_socket, res);
+            break;
+        }
         case Op::Kind::kUdpRecv:
             handle_udp_recv(op, res, cqe->flags, more);
             if (!more) free_op(slot);

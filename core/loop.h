@@ -31,6 +31,15 @@ struct ConnRef {
     uint32_t generation = 0;
 };
 
+// A range of an open file for Connection::send_file. `owner` keeps `fd` open until the range has
+// gone out (or the connection is gone).
+struct FileRange {
+    std::shared_ptr<const void> owner;
+    int fd = -1;
+    uint64_t offset = 0;
+    size_t length = 0;
+};
+
 // State a handler attaches to a connection; destroyed when the connection closes.
 struct ConnectionState {
     virtual ~ConnectionState() = default;
@@ -62,6 +71,15 @@ class Connection {
     void consume(size_t n);
     // Queues bytes; they are written in order, whole, after everything queued before.
     void send(std::vector<uint8_t> bytes);
+    // Queues `head`, then `file.length` bytes of the file from `file.offset`, then `tail`, all in
+    // order after everything queued before. The file's bytes go from the page cache into the
+    // socket by splice(2) and are never copied through our memory (loop_splice.cc). Exactly
+    // head + length + tail bytes are sent whatever the file does meanwhile: where it ends before
+    // the range does (truncated since its size was read), zeros stand for the missing bytes. A
+    // read error closes the connection, since the bytes announced in `head` cannot be sent.
+    // Either send may close the connection before it returns (closing() then says so): a splice
+    // runs at once when nothing is queued before it, and finds a peer that has gone.
+    void send_file(std::vector<uint8_t> head, FileRange file, std::vector<uint8_t> tail);
     // Closes after the queued bytes are written (graceful) or at once.
     void close(bool graceful = false);
 
@@ -87,7 +105,18 @@ class Connection {
     sockaddr_in peer_{};
     std::vector<uint8_t> in_;
     size_t in_start_ = 0;
-    std::deque<std::vector<uint8_t>> out_;
+    struct Outgoing {
+        std::vector<uint8_t> bytes;
+        FileRange file;  // when fd >= 0, a range to splice instead of bytes
+    };
+    std::deque<Outgoing> out_;
+    // The range being spliced (loop_splice.cc): through the connection's pipe, made on first use.
+    FileRange splicing_;
+    size_t spliced_in_ = 0;    // bytes of splicing_ put into the pipe (the file's or zeros)
+    size_t in_pipe_ = 0;       // bytes in the pipe not yet taken by the socket
+    bool file_ended_ = false;  // the file ended inside splicing_: zeros for the rest
+    int pipe_[2] = {-1, -1};
+    size_t pipe_capacity_ = 0;
     bool sending_ = false;
     bool recv_armed_ = false;
     bool read_paused_ = false;  // input at kMaxConnectionInput: no recv until consumed
@@ -212,6 +241,11 @@ class Loop {
     void arm_recv(Connection& c);
     void arm_udp_recv(UdpSocket& s);
     void flush_send(Connection& c);
+    void start_splice(Connection& c);
+    void splice_step(Connection& c);
+    void handle_splice(uint32_t conn_index, bool to_socket, int res);
+    bool file_spliced(Connection& c, int res);
+    void end_send(Connection& c);
     void begin_close(Connection& c);
     void maybe_free(Connection& c);
     void maybe_free(UdpSocket& s);

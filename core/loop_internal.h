@@ -68,6 +68,7 @@ struct Loop::Op {
         kAccept,
         kRecv,
         kSend,
+        kSplice,
         kUdpRecv,
         kUdpSend,
         kFile,
@@ -83,6 +84,8 @@ struct Loop::Op {
     UdpSocket* udp = nullptr;
     std::vector<uint8_t> data;
     size_t offset = 0;
+    int send_flags = 0;      // kSend: MSG_* flags of every send of op.data
+    bool to_socket = false;  // kSplice: a poll for room in the socket (else file to pipe)
     sockaddr_in addr{};
     msghdr msg{};
     iovec iov{};

@@ -36,7 +36,16 @@ void Connection::consume(size_t n) {
 void Connection::send(std::vector<uint8_t> bytes) {
     if (closing_ || close_after_send_ || bytes.empty()) return;
     queued_bytes_ += bytes.size();
-    out_.push_back(std::move(bytes));
+    out_.push_back({std::move(bytes), {}});
+    loop_->flush_send(*this);
+}
+
+void Connection::send_file(std::vector<uint8_t> head, FileRange file, std::vector<uint8_t> tail) {
+    if (closing_ || close_after_send_) return;
+    queued_bytes_ += head.size() + file.length + tail.size();
+    if (!head.empty()) out_.push_back({std::move(head), {}});
+    if (file.length > 0) out_.push_back({{}, std::move(file)});
+    if (!tail.empty()) out_.push_back({std::move(tail), {}});
     loop_->flush_send(*this);
 }
 
@@ -73,7 +82,9 @@ void Loop::arm_accept(Listener& l) {
     op.listener = &l;
     l.accept_op = new_op(std::move(op));
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    // Non-blocking: send_file splices into the socket from this thread (loop_splice.cc).
+    // io_uring's own sends and receives on it wait by polling, as on any socket.
+    io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     io_uring_sqe_set_data64(sqe, l.accept_op);
 }
 
@@ -174,22 +185,31 @@ void Loop::handle_recv(Op& op, int res, uint32_t flags, bool more) {
 
 void Loop::flush_send(Connection& c) {
     if (c.sending_ || c.out_.empty() || c.closing_) return;
+    if (c.out_.front().file.fd >= 0) {
+        start_splice(c);
+        return;
+    }
     Op op;
     op.kind = Op::Kind::kSend;
     op.conn_index = c.index_;
     op.conn_generation = c.generation_;
     // Coalesce small queued replies into one send.
-    op.data = std::move(c.out_.front());
+    op.data = std::move(c.out_.front().bytes);
     c.out_.pop_front();
-    while (!c.out_.empty() && op.data.size() + c.out_.front().size() <= 256 * 1024) {
-        auto& next = c.out_.front();
+    while (!c.out_.empty() && c.out_.front().file.fd < 0 &&
+           op.data.size() + c.out_.front().bytes.size() <= 256 * 1024) {
+        auto& next = c.out_.front().bytes;
         op.data.insert(op.data.end(), next.begin(), next.end());
         c.out_.pop_front();
     }
+    // Bytes a file range follows (a READ reply's header) wait for its first pages rather than
+    // leave as a segment of their own (TCP_NODELAY is on): MSG_MORE, as sendfile(2) does.
+    op.send_flags = MSG_NOSIGNAL;
+    if (!c.out_.empty()) op.send_flags |= MSG_MORE;
     const uint64_t ud = new_op(std::move(op));
     Op& o = *ops_[static_cast<uint32_t>(ud)];
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_send(sqe, c.fd_, o.data.data(), o.data.size(), MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, c.fd_, o.data.data(), o.data.size(), o.send_flags);
     io_uring_sqe_set_data64(sqe, ud);
     c.sending_ = true;
     ++c.pending_ops_;
@@ -210,16 +230,20 @@ bool Loop::handle_send(uint32_t slot, Op& op, int res) {
         // A short write: send the rest with the same op, so the order of bytes is kept.
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_send(sqe, c.fd_, op.data.data() + op.offset, op.data.size() - op.offset,
-                           MSG_NOSIGNAL);
+                           op.send_flags);
         io_uring_sqe_set_data64(sqe, pack(slot, op.generation));
         c.sending_ = true;
         ++c.pending_ops_;
         return true;
     }
-    flush_send(c);
-    if (!c.sending_ && c.out_.empty() && c.close_after_send_) begin_close(c);
+    end_send(c);
     maybe_free(c);
     return false;
+}
+
+void Loop::end_send(Connection& c) {
+    flush_send(c);
+    if (!c.sending_ && c.out_.empty() && c.close_after_send_) begin_close(c);
 }
 
 void Loop::begin_close(Connection& c) {
@@ -240,6 +264,12 @@ void Loop::maybe_free(Connection& c) {
     if (!c.closing_ || c.pending_ops_ > 0 || c.fd_ < 0) return;
     ::close(c.fd_);
     c.fd_ = -1;
+    // Only now: a splice still in flight looks its descriptors up when an io-wq worker runs it.
+    for (int& p : c.pipe_) {
+        if (p >= 0) ::close(p);
+        p = -1;
+    }
+    c.splicing_ = {};
     c.in_.clear();
     c.in_.shrink_to_fit();
     c.in_start_ = 0;

@@ -237,7 +237,7 @@ std::vector<uint8_t> call(const Program& p, bool user, bool udp, bool stranger,
     req.peer = *Ipv4::parse(stranger ? kStrangerIp : kClientIp);
     req.udp = udp;
     req.loop = server->loop.get();
-    req.respond = [&replied](std::vector<uint8_t> r) { replied.set_value(std::move(r)); };
+    req.respond = [&replied](Reply r) { replied.set_value(std::move(r.bytes)); };
     server->loop->post([&req] {
         // The header above is a call: the record is never dropped unanswered.
         if (!server->service->handle(std::move(req))) std::abort();

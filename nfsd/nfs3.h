@@ -47,9 +47,25 @@ enum Nfs3Proc : uint32_t {
     kNfs3ProcCount,
 };
 
-// Sends a complete reply (record-mark bytes reserved); called exactly once per call. An empty
-// vector means "no reply" (see Request::respond in service.h).
-using Responder = std::function<void(std::vector<uint8_t>)>;
+// A reply: its bytes, built with new_reply() (record-mark bytes reserved), and for a READ over
+// TCP the data, which follows them on the wire straight from the file (Connection::send_file),
+// then `tail` (the data's XDR padding). An empty `bytes` means "no reply".
+struct Reply {
+    Reply() = default;
+    Reply(std::vector<uint8_t> b) : bytes(std::move(b)) {}  // NOLINT: most replies are bytes
+    std::vector<uint8_t> bytes;
+    FileRange file;  // none when fd < 0
+    std::vector<uint8_t> tail;
+
+    bool empty() const { return bytes.empty(); }
+    bool has_file() const { return file.fd >= 0; }
+    // Bytes on the wire, record mark included.
+    size_t size() const { return bytes.size() + file.length + tail.size(); }
+};
+
+// Sends a complete reply; called exactly once per call. An empty reply means "no reply" (see
+// Request::respond in service.h).
+using Responder = std::function<void(Reply)>;
 
 // Runs `work` where it may block on a disk flush and sends the reply it returns through the
 // call's Responder on the connection's loop (blocking.h). Empty when the caller runs
@@ -94,6 +110,8 @@ struct Nfs3Call {
     // Where the handler keeps its arguments once they all decoded (keep); null when the call
     // is not traced.
     std::optional<Nfs3Args>* decoded = nullptr;
+    // The transport sends a Reply's file range (TCP); else READ data travels in the bytes.
+    bool file_replies = false;
 
     void keep(const Nfs3Args& a) {
         if (decoded) *decoded = a;

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "core/check.h"
 #include "core/log.h"
 #include "nfsd/blocking.h"
 #include "nfsd/mount.h"
@@ -106,14 +107,21 @@ class RpcTcpHandler : public TcpHandler {
                         conn.peer_ip(),
                         false,
                         loop,
-                        [this, loop, ref](std::vector<uint8_t> reply) {
+                        [this, loop, ref](Reply reply) {
                             Connection* c = loop->find(ref);
                             if (!c || c->closing()) return;
                             auto* cs = static_cast<RpcConnState*>(c->state.get());
-                            if (!reply.empty()) {
-                                set_record_mark(reply);
-                                c->send(std::move(reply));
+                            if (reply.has_file()) {
+                                set_record_mark(reply.bytes, reply.size() - reply.bytes.size());
+                                c->send_file(std::move(reply.bytes), std::move(reply.file),
+                                             std::move(reply.tail));
+                            } else if (!reply.empty()) {
+                                set_record_mark(reply.bytes);
+                                c->send(std::move(reply.bytes));
                             }
+                            // A send may end the connection at once (send_file finding the
+                            // peer gone), and its state with it.
+                            if (c->closing()) return;
                             // Resume parsing what waited while the connection was at its limit.
                             if (cs->in_flight-- == kMaxInFlightPerConnection && !cs->parsing) {
                                 on_data(*c);
@@ -173,10 +181,12 @@ class RpcUdpHandler : public UdpHandler {
                     Ipv4::from_network(d.from.sin_addr),
                     true,
                     &sock.loop(),
-                    [s, to](std::vector<uint8_t> reply) {
+                    [s, to](Reply reply) {
                         if (reply.empty()) return;
-                        reply.erase(reply.begin(), reply.begin() + kReplyMarkBytes);
-                        s->send_to(to, std::move(reply));
+                        ROOTFARM_CHECK(!reply.has_file(), "a file reply over UDP");
+                        auto& bytes = reply.bytes;
+                        bytes.erase(bytes.begin(), bytes.begin() + kReplyMarkBytes);
+                        s->send_to(to, std::move(bytes));
                     },
                     channel ? channel->shared_from_this() : nullptr};
         service_.handle(std::move(req));

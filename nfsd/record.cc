@@ -37,8 +37,8 @@ RecordAssembler::Status RecordAssembler::next(std::span<const uint8_t> input, si
     }
 }
 
-void set_record_mark(std::vector<uint8_t>& reply) {
-    uint32_t mark = kLastFragment | static_cast<uint32_t>(reply.size() - kReplyMarkBytes);
+void set_record_mark(std::vector<uint8_t>& reply, size_t more) {
+    uint32_t mark = kLastFragment | static_cast<uint32_t>(reply.size() + more - kReplyMarkBytes);
     reply[0] = uint8_t(mark >> 24);
     reply[1] = uint8_t(mark >> 16);
     reply[2] = uint8_t(mark >> 8);

@@ -33,7 +33,8 @@ class RecordAssembler {
     std::vector<uint8_t> partial_;  // fragments of the current record received so far
 };
 
-// Writes the single-fragment record mark into the first 4 bytes of `reply`.
-void set_record_mark(std::vector<uint8_t>& reply);
+// Writes the single-fragment record mark into the first 4 bytes of `reply`, for a record of
+// `reply` and then `more` bytes sent after it (a READ's data sent from the file).
+void set_record_mark(std::vector<uint8_t>& reply, size_t more = 0);
 
 }  // namespace rootfarm::nfsd

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "core/check.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/trace_format.h"
@@ -210,13 +211,12 @@ Responder metered(const CallHeader& h, size_t record_bytes, bool udp,
     m.received.add(record_bytes);
     const bool has_status =
         (h.prog == kNfsProgram && h.proc != kNfs3Null) || (h.prog == kMountProgram && h.proc == 1);
-    return [&m, op, has_status, udp, start, &bogus, peer,
-            inner = std::move(inner)](std::vector<uint8_t> reply) {
+    return [&m, op, has_status, udp, start, &bogus, peer, inner = std::move(inner)](Reply reply) {
         if (!reply.empty()) {
             m.durations[op].observe(std::chrono::steady_clock::now() - start);
             // UDP replies leave without the record mark reserved at their front.
             m.sent.add(reply.size() - (udp ? kReplyMarkBytes : 0));
-            if (m.count_errors(reply, has_status)) (void)bogus.charge(peer.value);
+            if (m.count_errors(reply.bytes, has_status)) (void)bogus.charge(peer.value);
         }
         inner(std::move(reply));
     };
@@ -400,8 +400,10 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
                 respond(std::move(cached));
                 return;
             case Drc::State::kNew:
-                respond = [this, k = *key, inner = std::move(respond)](std::vector<uint8_t> r) {
-                    drc_.complete(k, r);
+                respond = [this, k = *key, inner = std::move(respond)](Reply r) {
+                    // Only READ replies carry a file range, and READ is idempotent.
+                    ROOTFARM_CHECK(!r.has_file(), "a file reply to a non-idempotent call");
+                    drc_.complete(k, r.bytes);
                     inner(std::move(r));
                 };
                 break;
@@ -436,6 +438,7 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
                std::move(respond),
                offload,
                traced};
+    c.file_replies = !req.udp;
     if (h.proc == kNfs3Read || h.proc == kNfs3Write) {
         bool ok = h.proc == kNfs3Read ? nfs3_read(c) : nfs3_write(c);
         if (!ok) c.respond(accepted_reply(h.xid, AcceptStat::kGarbageArgs));

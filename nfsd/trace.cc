@@ -175,11 +175,11 @@ std::optional<Nfs3Args>* Tracer::observe(const CallHeader& h,
         std::optional<Nfs3Args> args;
     };
     auto seen = std::make_shared<Observed>(Observed{h.proc, h.xid, std::move(record), {}});
-    respond = [this, seen, view, inner = std::move(respond)](std::vector<uint8_t> reply) {
+    respond = [this, seen, view, inner = std::move(respond)](Reply reply) {
         // An empty reply is a retransmit the DRC drops: nothing was answered.
         if (!reply.empty() && seen->args) {
             if (auto call = describe(seen->proc, seen->xid, *seen->args, *view)) {
-                on_reply(*call, *view, reply);
+                on_reply(*call, *view, reply.bytes);
             }
         }
         inner(std::move(reply));

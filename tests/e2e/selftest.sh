@@ -197,7 +197,10 @@ exec 4< held
 rm held || fail "unlink held"
 (
     dd if=/dev/urandom of=big bs=1M count="$size_mb" 2>/dev/null || exit 1
-    sha256sum big > big.sum || exit 1
+    # And one whose size is no multiple of a page or of 4: its last READ ends mid-page and
+    # needs XDR padding (the server sends READ data from its page cache).
+    head -c 3149827 /dev/urandom > odd || exit 1
+    sha256sum big odd > big.sum || exit 1
 ) &
 writer=$!
 holder=""
@@ -224,7 +227,9 @@ wait "$writer" || fail "writing the ${size_mb} MB file"
 exec 4<&-
 drop_caches
 [ "$(stat -c %s big)" = $((size_mb * 1024 * 1024)) ] || fail "big file size $(stat -c %s big)"
-sha256sum -c big.sum > /dev/null 2>&1 || fail "checksum of the ${size_mb} MB file"
+[ "$(stat -c %s odd)" = 3149827 ] || fail "odd file size $(stat -c %s odd)"
+# Read back over NFS (the caches were dropped), not from this client's memory.
+sha256sum -c big.sum > /dev/null 2>&1 || fail "checksum of the ${size_mb} MB file or the odd one"
 [ "$(pwd)" = "$w" ] && [ -f a ] || fail "cwd after the restart"
 
 # --- a package installed with dpkg -i -----------------------------------------------------
@@ -243,7 +248,7 @@ rm -f /e2e/delete-me || fail "remove /e2e/delete-me"
 mkdir -p /var/lib/rootfarm-e2e || fail "mkdir marker dir"
 echo "boot-by-$mac" >> "$marker" || fail "marker"
 echo "changed by $mac" > /etc/rootfarm-e2e-changed || fail "change in /etc"
-rm -f big big.sum || fail "rm big"
+rm -f big odd big.sum || fail "rm big"
 sync
 drop_caches
 [ -f "$marker" ] && [ ! -e /e2e/delete-me ] || fail "changes not visible after sync"
