@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include <future>
@@ -34,6 +35,19 @@ struct Services {
     std::unique_ptr<tftpd::TftpServer> tftp;
     std::unique_ptr<dhcpd::DhcpServer> dhcp;
 };
+
+// Every transfer, connection and open delta holds descriptors: a room of Pis needs more than
+// the usual soft limit of 1024 (systemd's, and a shell's). The hard limit is the operator's (the
+// unit sets LimitNOFILE); the soft one is raised to it, as setrlimit(2) allows any process.
+void raise_open_file_limit() {
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+    rlim_t before = r.rlim_cur;
+    r.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &r) == 0) {
+        core_log().debug("open files: soft limit raised from {} to {}", before, r.rlim_cur);
+    }
+}
 
 // Opens the store and creates the enabled services; logs and returns false on failure.
 bool create_services(const Config& config, Services& s) {
@@ -191,6 +205,7 @@ void notify_systemd(const char* state, const Clients& clients) {
 }  // namespace
 
 int serve(const Config& config) {
+    raise_open_file_limit();
     // Block the stop signals in every thread; this one waits for them with sigwait.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

@@ -49,7 +49,9 @@ struct TftpConfig {
     bool rewrite_cmdline = false;
     uint32_t timeout_ms = 1000;    // retransmit timeout when the client asks for none
     uint32_t retries = 5;          // retransmits of one packet before giving up
-    uint32_t max_transfers = 256;  // concurrent transfers in total
+    // Concurrent transfers in total. 250 Pis booting at once need about two each, and a
+    // request a busy server answered late is retransmitted and may start a second one.
+    uint32_t max_transfers = 2048;
     uint32_t max_transfers_per_client = 16;
     // Requests (RRQ/WRQ) one address may send a second, with bursts of five seconds' worth;
     // past it they are dropped unanswered and logged once per interval. 0 = no limit.

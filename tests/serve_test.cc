@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,6 +65,27 @@ TEST(Serve, NothingEnabledRunsAndStopsCleanlyOnSigtermAndSigint) {
         EXPECT_EQ(server.stop(sig), 0) << server.log();
         EXPECT_THAT(server.log(), HasSubstr("stopped"));
     }
+}
+
+TEST(Serve, RaisesItsSoftOpenFileLimitToTheHardOne) {
+    // Started from a shell's usual soft limit, below the hard one: a room of Pis needs more.
+    rlimit saved{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (saved.rlim_max <= 256) GTEST_SKIP() << "hard limit of open files too low to tell";
+    rlimit low = saved;
+    low.rlim_cur = 256;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    TempDir dir;
+    const auto config = rootfarm::testing::write_text(
+        dir.path() / "farm.toml", "state_dir = \"" + (dir.path() / "state").string() +
+                                      "\"\n[nfs]\nenabled = false\n[tftp]\nenabled = false\n");
+    ServeProcess server(config);
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    ASSERT_TRUE(server.wait_ready()) << server.log();
+    rlimit seen{};
+    ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &seen), 0);
+    EXPECT_EQ(seen.rlim_cur, saved.rlim_max);
+    EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
 TEST(Serve, AllServicesStartAndStopCleanly) {
