@@ -274,6 +274,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
         s.boolean("udp", c.nfs.udp);
         s.string("trace", c.nfs.trace);
         s.string_list("exports", c.nfs.exports);
+        s.integer("bogus_calls_per_second", c.nfs.bogus_calls_per_second, 0, 1000000);
     });
     read_section(top, "tftp", file, [&](Section& s) {
         s.boolean("enabled", c.tftp.enabled);

@@ -40,6 +40,10 @@ struct NfsConfig {
     bool udp = true;    // also serve NFS and MOUNT over UDP
     std::string trace;  // when set, log every NFS call to this file (bench replay)
     std::vector<std::string> exports{"/"};  // paths a client may MNT to get its root
+    // RPC-level errors, undecodable and oversized records one address may cause a second,
+    // with bursts of five seconds' worth; past it its calls go unanswered and its TCP
+    // connections are closed, logged once per interval. 0 = no limit.
+    uint32_t bogus_calls_per_second = 100;
 };
 
 struct TftpConfig {

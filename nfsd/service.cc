@@ -27,8 +27,6 @@ constexpr unsigned kBlockingThreads = 48;
 // included. UDP has no connection to stop reading from: past this many blocking calls
 // waiting, a UDP one is dropped before it reaches the DRC and the client retransmits it.
 constexpr size_t kMaxBlockingUdpCalls = 1024;
-// Bogus calls a source may send (Service::bogus_): far above what a real client does.
-constexpr SourceLimiter::Options kBogusBudget{.per_second = 100, .burst = 500};
 
 using SyncHandler = bool (*)(Nfs3Call&, XdrWriter&);
 
@@ -238,7 +236,9 @@ Service::Service(const Config& config, Clients& clients)
       mount_(config.nfs, clients),
       portmap_(std::make_shared<PortmapTable>(std::vector<Mapping>{})),
       write_verifier_(new_write_verifier()),
-      bogus_("bogus RPC calls", nfs_log(), kBogusBudget,
+      // Far above what a real client causes ([nfs] bogus_calls_per_second).
+      bogus_("bogus RPC calls", nfs_log(),
+             SourceLimiter::Options::rate(config.nfs.bogus_calls_per_second),
              [](uint64_t ip) { return Ipv4{static_cast<uint32_t>(ip)}.to_string(); }),
       pool_(kBlockingThreads) {
     rpc_metrics();  // registered before the first scrape, not at the first call
