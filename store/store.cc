@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 
 #include "core/log.h"
 #include "core/mutex.h"
@@ -42,6 +43,7 @@ class StoreImpl final : public Store {
 
     Result<std::shared_ptr<ClientView>> view(const MacAddr& mac, std::string_view image) override {
         MutexLock lock(mu_);
+        wait_opened_locked(mac, lock);
         if (auto it = views_.find(mac); it != views_.end()) {
             if (it->second->image() != image) {
                 store_log().error(
@@ -68,8 +70,16 @@ class StoreImpl final : public Store {
         }
         Result<std::shared_ptr<const ImageIndex>> index = index_locked(image);
         if (!index.ok()) return index.error();
+        // Opened without the store's lock: a first view replays or creates a delta (file reads
+        // and fsyncs), and a room of Pis mounting at once would otherwise take turns for it.
+        // Callers for this client wait (wait_opened_locked); other clients go on.
+        opening_.insert(mac);
+        lock.unlock();
         Result<std::shared_ptr<ClientViewImpl>> v = ClientViewImpl::open(
             mac, *index, key_, *options_.env, client_dir(mac), options_.client_quota, log_);
+        lock.lock();
+        opening_.erase(mac);
+        opened_.notify_all();
         if (!v.ok()) return v.error();
         views_.emplace(mac, *v);
         return std::shared_ptr<ClientView>(*v);
@@ -89,6 +99,7 @@ class StoreImpl final : public Store {
 
     Result<void> reset(const MacAddr& mac) override {
         MutexLock lock(mu_);
+        wait_opened_locked(mac, lock);
         return reset_locked(mac);
     }
 
@@ -117,6 +128,7 @@ class StoreImpl final : public Store {
 
     Result<std::vector<DeltaChange>> diff(const MacAddr& mac) const override {
         MutexLock lock(mu_);
+        wait_opened_locked(mac, lock);
         if (auto it = views_.find(mac); it != views_.end()) return it->second->diff();
         Result<DeltaMeta> parsed = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
         if (!parsed.ok()) {
@@ -136,6 +148,7 @@ class StoreImpl final : public Store {
     Result<void> switch_image(const MacAddr& mac, std::string_view image,
                               bool keep_delta) override {
         MutexLock lock(mu_);
+        wait_opened_locked(mac, lock);
         if (auto it = views_.find(mac); it != views_.end()) {
             if (it->second->image() == image) return {};
             if (keep_delta) {
@@ -170,6 +183,7 @@ class StoreImpl final : public Store {
 
     Result<std::string> delta_image(const MacAddr& mac) const override {
         MutexLock lock(mu_);
+        wait_opened_locked(mac, lock);
         if (auto it = views_.find(mac); it != views_.end()) return it->second->image();
         Result<DeltaMeta> meta = load_delta_meta(*options_.env, client_dir(mac) / "delta.meta");
         if (!meta.ok()) return meta.error();
@@ -303,6 +317,15 @@ class StoreImpl final : public Store {
     mutable Mutex mu_;
     mutable std::map<std::string, std::shared_ptr<const ImageIndex>> indexes_ GUARDED_BY(mu_);
     std::map<MacAddr, std::shared_ptr<ClientViewImpl>> views_ GUARDED_BY(mu_);
+    // Clients whose first view is being opened, with mu_ released.
+    std::set<MacAddr> opening_ GUARDED_BY(mu_);
+    mutable CondVar opened_;
+
+    // Waits until no view of `mac` is being opened: nothing may change or read its delta
+    // meanwhile.
+    void wait_opened_locked(const MacAddr& mac, MutexLock& lock) const REQUIRES(mu_) {
+        opened_.wait(lock, [&]() NO_THREAD_SAFETY_ANALYSIS { return !opening_.contains(mac); });
+    }
     std::map<std::string, std::shared_ptr<ClientViewImpl>> pristine_ GUARDED_BY(mu_);
 };
 

@@ -20,6 +20,11 @@ namespace {
 // snapshot: replay time stays bounded, and compaction cost stays proportional to the writes.
 constexpr uint64_t kCompactMinBytes = 4u << 20;
 
+// Data files a view keeps open for the next READ or WRITE of them. A Pi writes a few files at
+// a time (a log, a package being unpacked); a bound per view keeps a room of Pis to a bounded
+// number of descriptors each (250 Pis: at most 250 x (16 + a journal)).
+constexpr size_t kOpenDataFiles = 16;
+
 uint64_t random_salt() {
     std::string r = random_bytes(8);
     uint64_t salt;
@@ -299,7 +304,7 @@ Result<std::shared_ptr<BackingFile>> ClientViewImpl::data_file(ObjectId id) cons
     Result<int> fd = env_.open(data_path(id), O_RDWR | O_NOFOLLOW);
     if (!fd.ok()) return io_failed(fd.failure());
     auto file = std::make_shared<BackingFile>(*fd);
-    if (files_.size() >= 256) files_.erase(files_.begin());
+    if (files_.size() >= kOpenDataFiles) files_.erase(files_.begin());
     files_.emplace(id, file);
     return file;
 }
