@@ -304,17 +304,8 @@ Result<uint64_t> CommitLog::append(const LogMember& member, std::string_view pay
                                    uint64_t journal_offset, LoggedWrite* write) {
     std::string record = encode(Kind::kRecord, member, journal_offset, payload, write);
     MutexLock lock(mu_);
-    if (failed_.code()) return failed_;
+    if (Result<void> w = append_locked(record); !w.ok()) return w.failure();
     File& f = *current_;
-    if (Result<void> w = env_.pwrite(f.fd, f.path, record, f.end); !w.ok()) {
-        // Leave no partial record for the next one to follow.
-        if (!env_.ftruncate(f.fd, f.path, f.end).ok()) failed_ = w.failure();
-        return w.failure();
-    }
-    f.end += record.size();
-    appended_ += record.size();
-    if (!f.has_records) f.first_record = Clock::now();
-    f.has_records = true;
     f.mark(journal_fd, journal_path);
     if (write) {
         ++f.writes_pending;
@@ -327,6 +318,21 @@ Result<uint64_t> CommitLog::append(const LogMember& member, std::string_view pay
         cv_.notify_all();  // the checkpointer
     }
     return appended_;
+}
+
+Result<void> CommitLog::append_locked(std::string_view record) {
+    if (failed_.code()) return failed_;
+    File& f = *current_;
+    if (Result<void> w = env_.pwrite(f.fd, f.path, record, f.end); !w.ok()) {
+        // Leave no partial record for the next one to follow.
+        if (!env_.ftruncate(f.fd, f.path, f.end).ok()) failed_ = w.failure();
+        return w;
+    }
+    f.end += record.size();
+    appended_ += record.size();
+    if (!f.has_records) f.first_record = Clock::now();
+    f.has_records = true;
+    return {};
 }
 
 void CommitLog::written(uint64_t ticket) {
@@ -347,14 +353,7 @@ Result<uint64_t> CommitLog::data_synced(const LogMember& member, uint64_t object
         f.logged_objects.contains(key) || (retiring_ && retiring_->logged_objects.contains(key));
     if (!logged) return uint64_t{0};
     std::string record = encode(Kind::kDataSynced, member, object, {}, nullptr);
-    if (Result<void> w = env_.pwrite(f.fd, f.path, record, f.end); !w.ok()) {
-        if (!env_.ftruncate(f.fd, f.path, f.end).ok()) failed_ = w.failure();
-        return w.failure();
-    }
-    f.end += record.size();
-    appended_ += record.size();
-    if (!f.has_records) f.first_record = Clock::now();
-    f.has_records = true;
+    if (Result<void> w = append_locked(record); !w.ok()) return w.failure();
     f.logged_objects.erase(key);
     return appended_;
 }
@@ -364,17 +363,9 @@ Result<void> CommitLog::cut(const LogMember& member) {
     uint64_t position;
     {
         MutexLock lock(mu_);
-        if (failed_.code()) return failed_;
-        File& f = *current_;
-        if (Result<void> w = env_.pwrite(f.fd, f.path, record, f.end); !w.ok()) {
-            if (!env_.ftruncate(f.fd, f.path, f.end).ok()) failed_ = w.failure();
-            return w.failure();
-        }
-        f.end += record.size();
-        appended_ += record.size();
-        if (!f.has_records) f.first_record = Clock::now();
-        f.has_records = true;
-        std::erase_if(f.logged_objects, [&](const auto& k) { return k.first == member.dir_name; });
+        if (Result<void> w = append_locked(record); !w.ok()) return w;
+        std::erase_if(current_->logged_objects,
+                      [&](const auto& k) { return k.first == member.dir_name; });
         position = appended_;
     }
     return wait_durable(position);

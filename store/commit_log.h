@@ -121,6 +121,8 @@ class CommitLog {
     struct File;
     CommitLog(Env& env, std::filesystem::path dir, int lock_fd, CommitLogOptions options);
     Result<void> start_file(uint64_t seq);
+    // Writes `record` at the end of the current file.
+    Result<void> append_locked(std::string_view record) REQUIRES(mu_);
     void run_checkpoints();
 
     Env& env_;
