@@ -12,7 +12,7 @@ packages=(
     busybox udhcpc isc-dhcp-client tftp-hpa curl rpcbind iproute2 dnsmasq-base
     qemu-system-x86 ipxe-qemu kmod cpio debootstrap
     systemd systemd-container man-db
-    chromium prometheus
+    chromium prometheus ccache
 )
 
 missing=()

@@ -17,15 +17,15 @@ jobs=${JOBS:-$(nproc)}
 
 # Everything the default suite runs; the benchmarks are left out of sanitizer builds.
 asan_targets=(rootfarm core_test trace_format_test store_test clients_test nfsd_wire_test
-    nfsd_test nfsd_read_test nfsd_write_test nfsd_setattr_test nfsd_hostile_test
+    nfsd_test nfsd_read_test nfsd_read_data_test nfsd_write_test nfsd_setattr_test nfsd_hostile_test
     nfsd_blocking_test nfsd_durability_test nfsd_portmap_test nfsd_rollout_test trace_replay_test
     nfsd_serve_test nfsd_flood_test tftpd_test tftpd_integration_test tftpd_inprocess_test
     dhcpd_test dhcpd_integration_test images_test images_import_test bench_unit_test serve_test
     pi_life_test doctor_test http_test version_test notify_test kill9_test isolation_test)
-tsan_targets=(rootfarm core_test store_test clients_test nfsd_wire_test nfsd_blocking_test
+tsan_targets=(rootfarm core_test store_test clients_test nfsd_wire_test nfsd_blocking_test nfsd_read_data_test
     nfsd_serve_test)
 # ctest names are Suite.Test (gtest_discover_tests).
-tsan_tests='^(Loop|LoopDeathTest|Metrics|Drc|NfsBlocking|NfsServe|ClientRegistry|ClientsTest|Leases|LeaseFile|Concurrency|CookieTest|Crash|GenerateTest|IdMap|ImageIndexTest|ImageMetadata|Journal|NamesTest|PersistenceTest|Snapshot|Unprivileged|ViewTest)\.'
+tsan_tests='^(Loop|LoopDeathTest|LoopSplice|CommitLogTest|PowerLoss|Metrics|Drc|NfsBlocking|NfsServe|ClientRegistry|ClientsTest|Leases|LeaseFile|Concurrency|CookieTest|Crash|GenerateTest|IdMap|ImageIndexTest|ImageMetadata|Journal|NamesTest|PersistenceTest|Snapshot|Unprivileged|ViewTest)\.'
 
 timed() {
     local what=$1
