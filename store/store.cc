@@ -75,8 +75,9 @@ class StoreImpl final : public Store {
         // Callers for this client wait (wait_opened_locked); other clients go on.
         opening_.insert(mac);
         lock.unlock();
-        Result<std::shared_ptr<ClientViewImpl>> v = ClientViewImpl::open(
-            mac, *index, key_, *options_.env, client_dir(mac), options_.client_quota, log_);
+        Result<std::shared_ptr<ClientViewImpl>> v =
+            ClientViewImpl::open(mac, *index, key_, *options_.env, client_dir(mac),
+                                 options_.client_quota, log_, options_.compact_bytes);
         lock.lock();
         opening_.erase(mac);
         opened_.notify_all();

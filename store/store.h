@@ -269,6 +269,8 @@ struct StoreOptions {
     // A checkpoint of the commit log starts once its file holds this many bytes (tests make
     // it small to checkpoint often).
     uint64_t commit_log_checkpoint_bytes = 64u << 20;
+    // A client's journal is compacted into its snapshot past this size (tests make it small).
+    uint64_t compact_bytes = 4u << 20;
 };
 
 // What changed in one client's delta, for `rootfarm client diff`.

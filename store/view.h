@@ -32,7 +32,8 @@ class ClientViewImpl final : public ClientView {
     // records are durable through the store's commit log (store/commit_log.h).
     static Result<std::shared_ptr<ClientViewImpl>> open(
         const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key, Env& env,
-        const std::filesystem::path& dir, uint64_t quota, std::shared_ptr<CommitLog> log = nullptr);
+        const std::filesystem::path& dir, uint64_t quota, std::shared_ptr<CommitLog> log = nullptr,
+        uint64_t compact_bytes = 4u << 20);
     // A read-only look at the delta in `dir` as it is on disk, changing nothing (the server
     // may be running it). ENOENT if there is no delta.
     static Result<std::shared_ptr<ClientViewImpl>> inspect(const MacAddr& mac,
@@ -172,6 +173,8 @@ class ClientViewImpl final : public ClientView {
     // Waits for `position` with mu_ released; `journal` is the journal it was appended to.
     Result<void> wait(const std::shared_ptr<Journal>& journal, uint64_t position) const;
     Result<void> compact_locked();
+    // Compacts once the journal holds compact_bytes_ and more than the last snapshot.
+    void maybe_compact_locked();
     Result<void> sync_objects_dir() const;
     // Turns a failed file operation into the error NFS sees (ENOSPC stays, anything else is
     // EIO), logging its full message ("fdatasync <path>: ...") once, here.
@@ -192,6 +195,9 @@ class ClientViewImpl final : public ClientView {
     DeltaState state_;
     std::shared_ptr<Journal> journal_;
     std::shared_ptr<CommitLog> log_;  // set at open, never changed
+    // The journal is compacted into a snapshot once it holds this much and more than the last
+    // snapshot: replay time stays bounded, and compaction cost stays proportional to the writes.
+    uint64_t compact_bytes_ = 4u << 20;
     uint64_t snapshot_bytes_ = 0;
     // Objects whose size/mtime changed by unstable writes not yet journaled (COMMIT does it).
     std::unordered_set<ObjectId> unstable_;

@@ -183,6 +183,7 @@ Result<Attr> ClientViewImpl::finish_write(ObjectId id, uint64_t offset, uint64_t
                 Result<void> w = env_.pwrite(file->fd(), data_path(id), *logged, offset);
                 log_->written(write.ticket);
                 if (!w.ok()) return io_failed(w.failure());
+                maybe_compact_locked();
             }
             position = *p;
             unstable_.erase(id);

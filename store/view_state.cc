@@ -16,10 +16,6 @@ namespace rootfarm::store {
 
 namespace {
 
-// The journal is compacted into a snapshot once it holds this much and more than the last
-// snapshot: replay time stays bounded, and compaction cost stays proportional to the writes.
-constexpr uint64_t kCompactMinBytes = 4u << 20;
-
 // Data files a view keeps open for the next READ or WRITE of them. A Pi writes a few files at
 // a time (a log, a package being unpacked); a bound per view keeps a room of Pis to a bounded
 // number of descriptors each (250 Pis: at most 250 x (16 + a journal)).
@@ -47,10 +43,12 @@ std::shared_ptr<ClientViewImpl> ClientViewImpl::pristine(std::shared_ptr<const I
 
 Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::open(
     const MacAddr& mac, std::shared_ptr<const ImageIndex> image, const HandleKey& key, Env& env,
-    const std::filesystem::path& dir, uint64_t quota, std::shared_ptr<CommitLog> log) {
+    const std::filesystem::path& dir, uint64_t quota, std::shared_ptr<CommitLog> log,
+    uint64_t compact_bytes) {
     std::shared_ptr<ClientViewImpl> view(new ClientViewImpl(mac, std::move(image), key, env));
     view->dir_ = dir;
     view->log_ = std::move(log);
+    view->compact_bytes_ = compact_bytes;
     view->read_only_ = false;
     view->quota_ = quota;
     view->meta_.first_id = kFirstClientId;
@@ -235,13 +233,19 @@ Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops, LoggedWr
     Result<uint64_t> position = journal_->append(encode_ops(ops), write);
     if (!position.ok()) return io_failed(position.failure());
     for (const Op& op : ops) state_.apply(op);
-    if (journal_->bytes() > std::max(kCompactMinBytes, 2 * snapshot_bytes_)) {
-        Result<void> r = compact_locked();
-        if (!r.ok()) {
-            store_log().warn("client {}: compaction failed: {}", mac_.to_string(), r.message());
-        }
-    }
+    // Not with a logged write: its bytes reach the data file only after this returns, and the
+    // checkpoint a compaction makes waits for them (CommitLog::written). finish_write compacts
+    // once they are there.
+    if (!write) maybe_compact_locked();
     return position;
+}
+
+void ClientViewImpl::maybe_compact_locked() {
+    if (journal_->bytes() <= std::max(compact_bytes_, 2 * snapshot_bytes_)) return;
+    Result<void> r = compact_locked();
+    if (!r.ok()) {
+        store_log().warn("client {}: compaction failed: {}", mac_.to_string(), r.message());
+    }
 }
 
 Result<void> ClientViewImpl::wait(const std::shared_ptr<Journal>& journal,
