@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -246,8 +247,20 @@ Result<std::unique_ptr<CommitLog>> CommitLog::open(Env& env, const std::filesyst
     if (made.ok()) made = env.sync_dir(state_dir);
     if (!made.ok()) return made.failure();
     std::filesystem::path lock_path = dir / "lock";
-    int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    // Read-only is enough for flock(2), so any user that reads the state directory can tell
+    // whether a server holds the log.
+    int lock_fd = ::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd < 0) return io_error("open", lock_path, errno);
+    // Root running a CLI command on a stopped server must not leave the directory or the lock
+    // to root: serve, as the state directory's owner, could not use them.
+    struct stat owner;
+    if (::geteuid() == 0 && ::stat(state_dir.c_str(), &owner) == 0 && owner.st_uid != 0) {
+        if (::chown(dir.c_str(), owner.st_uid, owner.st_gid) != 0 ||
+            ::fchown(lock_fd, owner.st_uid, owner.st_gid) != 0) {
+            store_log().warn("commit log: cannot give {} to uid {}: {}", dir.string(), owner.st_uid,
+                             std::strerror(errno));
+        }
+    }
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         ::close(lock_fd);
@@ -276,6 +289,11 @@ CommitLog::~CommitLog() {
     if (checkpointer_.joinable()) checkpointer_.join();
     if (Result<void> r = checkpoint(); !r.ok()) {
         store_log().error("commit log: last checkpoint: {}", r.message());
+    } else {
+        // A clean stop leaves no log file, not even an empty one (owned by whoever ran this,
+        // maybe root for a CLI command).
+        MutexLock lock(mu_);
+        if (!current_->has_records && env_.unlink(current_->path).ok()) (void)env_.sync_dir(dir_);
     }
     ::close(lock_fd_);  // releases the flock
 }

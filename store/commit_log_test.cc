@@ -248,6 +248,21 @@ TEST_F(CommitLogTest, SmallStableWritesThatCompactTheJournalAreAllKept) {
     EXPECT_EQ(read_all(*v, walk(*v, "/log")), expected);
 }
 
+TEST_F(CommitLogTest, ACleanStopLeavesEverythingInTheDeltasAndNoLogFile) {
+    std::unique_ptr<Store> store = open(Env::Default());
+    ASSERT_TRUE(store);
+    {
+        std::shared_ptr<ClientView> v = *store->view(mac(1), "pi");
+        ASSERT_TRUE(v->mkdir(v->root(), "kept", {}, {}).ok());
+    }
+    store.reset();
+    EXPECT_TRUE(log_files().empty());
+    // What the log held went to the journal: read without any log, it is there.
+    store = open(Env::Default(), false);
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(exists(**store->view(mac(1), "pi"), "/kept"));
+}
+
 TEST_F(CommitLogTest, ASecondStoreOnTheSameStateDirectoryKeepsItsHandsOffTheLog) {
     std::unique_ptr<Store> server = open(Env::Default());
     ASSERT_TRUE(server);
