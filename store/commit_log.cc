@@ -272,7 +272,12 @@ Result<std::unique_ptr<CommitLog>> CommitLog::open(Env& env, const std::filesyst
         return r.failure();
     }
     std::unique_ptr<CommitLog> log(new CommitLog(env, dir, lock_fd, options));
-    if (Result<void> r = log->start_file(1); !r.ok()) return r.failure();
+    Result<std::unique_ptr<File>> first = log->make_file(1);
+    if (!first.ok()) return first.failure();
+    {
+        MutexLock lock(log->mu_);
+        log->current_ = std::move(*first);
+    }
     log->checkpointer_ = std::thread([l = log.get()] { l->run_checkpoints(); });
     return log;
 }
@@ -298,9 +303,8 @@ CommitLog::~CommitLog() {
     ::close(lock_fd_);  // releases the flock
 }
 
-// Creates log file `seq` durably (its name too) and makes it current. Holds checkpoint_mu_ or
-// runs before any other thread can see the log.
-Result<void> CommitLog::start_file(uint64_t seq) {
+// Creates log file `seq` durably (its name too), not yet current.
+Result<std::unique_ptr<CommitLog::File>> CommitLog::make_file(uint64_t seq) {
     auto file = std::make_unique<File>();
     file->seq = seq;
     file->path = log_path(dir_, seq);
@@ -310,11 +314,9 @@ Result<void> CommitLog::start_file(uint64_t seq) {
     Result<void> r = env_.pwrite(file->fd, file->path, kLogMagic, 0);
     if (r.ok()) r = env_.fdatasync(file->fd, file->path);
     if (r.ok()) r = env_.sync_dir(dir_);
-    if (!r.ok()) return r;
+    if (!r.ok()) return r.failure();
     file->end = kLogMagic.size();
-    MutexLock lock(mu_);
-    current_ = std::move(file);
-    return {};
+    return file;
 }
 
 Result<uint64_t> CommitLog::append(const LogMember& member, std::string_view payload,
@@ -431,19 +433,8 @@ Result<void> CommitLog::checkpoint() {
         next = current_->seq + 1;
     }
     // The next file is made before the switch, so appends never wait for its creation.
-    auto made = std::make_unique<File>();
-    made->seq = next;
-    made->path = log_path(dir_, next);
-    {
-        Result<int> fd = env_.open(made->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-        if (!fd.ok()) return fd.failure();
-        made->fd = *fd;
-        Result<void> r = env_.pwrite(made->fd, made->path, kLogMagic, 0);
-        if (r.ok()) r = env_.fdatasync(made->fd, made->path);
-        if (r.ok()) r = env_.sync_dir(dir_);
-        if (!r.ok()) return r;
-        made->end = kLogMagic.size();
-    }
+    Result<std::unique_ptr<File>> made = make_file(next);
+    if (!made.ok()) return made.failure();
     std::unique_ptr<File> old;
     uint64_t target;
     {
@@ -453,7 +444,7 @@ Result<void> CommitLog::checkpoint() {
         if (failed_.code()) return failed_;
         syncing_ = true;
         old = std::move(current_);
-        current_ = std::move(made);
+        current_ = std::move(*made);
         retiring_ = old.get();
         target = appended_;
     }

@@ -120,7 +120,7 @@ class CommitLog {
   private:
     struct File;
     CommitLog(Env& env, std::filesystem::path dir, int lock_fd, CommitLogOptions options);
-    Result<void> start_file(uint64_t seq);
+    Result<std::unique_ptr<File>> make_file(uint64_t seq);
     // Writes `record` at the end of the current file.
     Result<void> append_locked(std::string_view record) REQUIRES(mu_);
     void run_checkpoints();
