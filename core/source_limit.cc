@@ -21,7 +21,7 @@ void SourceLimiter::set_over(Bucket& b, bool over) {
     over_.fetch_add(over ? 1 : -1, std::memory_order_relaxed);
 }
 
-bool SourceLimiter::charge(uint64_t source, Clock::time_point now) {
+bool SourceLimiter::spend(uint64_t source, double units, Clock::time_point now) {
     if (options_.per_second <= 0) return true;
     MutexLock lock(mu_);
     if (now >= next_report_) report(now);
@@ -33,7 +33,7 @@ bool SourceLimiter::charge(uint64_t source, Clock::time_point now) {
     Bucket& b = it->second;
     refill(b, now);
     if (b.tokens >= 1) {
-        b.tokens -= 1;
+        b.tokens -= std::max(units, 1.0);
         set_over(b, b.tokens < 1);
         return true;
     }

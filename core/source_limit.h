@@ -40,7 +40,14 @@ class SourceLimiter {
     // Charges one unit to `source`. False when it has no budget left: the caller drops what
     // the source asked for. The first refusal is logged at once, later ones once per
     // report_every as a count.
-    bool charge(uint64_t source, Clock::time_point now = Clock::now());
+    bool charge(uint64_t source, Clock::time_point now = Clock::now()) {
+        return spend(source, 1, now);
+    }
+
+    // As charge(), for something that cost `units` (>= 1): a source with budget left is served
+    // and may go into debt, which it pays off before it is served again. So one costly request
+    // (a megabyte of an oversized record) weighs as much as that many cheap ones.
+    bool spend(uint64_t source, double units, Clock::time_point now = Clock::now());
 
     // True when `source` is over its budget right now: the caller drops its request, which is
     // counted as charge() counts a refusal. Within budget nothing is charged (the caller charges

@@ -96,7 +96,10 @@ class RpcTcpHandler : public TcpHandler {
             if (status == RecordAssembler::Status::kNeedMore) return;
             if (status == RecordAssembler::Status::kError) {
                 nfs_log().debug("oversized RPC record from {}: closing", to_string(conn.peer()));
-                service_.charge_bogus(conn.peer_ip());
+                // By what it made us read: fragments that add up past the limit cost a
+                // megabyte of copies before they can be refused, a 2 GiB header almost nothing.
+                const size_t bytes = st->assembler.buffered() + conn.input().size();
+                service_.charge_bogus(conn.peer_ip(), 1 + double(bytes) / kBogusUnitBytes);
                 conn.close();
                 return;
             }

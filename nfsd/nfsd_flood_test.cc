@@ -186,5 +186,33 @@ TEST_F(NfsFlood, OversizedRecordsSpendTheBudgetThenTheSourceIsRefusedAtConnect) 
     EXPECT_TRUE(other.call(null_call));
 }
 
+TEST_F(NfsFlood, OversizedRecordsWeighWhatTheyMadeTheServerRead) {
+    // Non-last fragments of 64 KiB (RFC 5531 §11) that add up past the largest call: the server
+    // reads and keeps a megabyte before it can tell. Each such record costs the source its
+    // bytes' worth of the bogus-call budget (500 calls at once), not one call: ten of them
+    // spend it, where counted as one call each they would have spent 10.
+    std::vector<uint8_t> fragments;
+    for (int i = 0; i < 17; ++i) {
+        const uint32_t mark = 0x10000;  // not the last fragment
+        for (int b = 0; b < 4; ++b) fragments.push_back(static_cast<uint8_t>(mark >> (24 - 8 * b)));
+        fragments.resize(fragments.size() + 0x10000, 0x5a);
+    }
+    int closed = 0;
+    for (int i = 0; i < 10; ++i) {
+        RawRpc flooder(config_.nfs.port);
+        if (!flooder.connected()) continue;
+        (void)flooder.send_raw(fragments);  // may fail part-way: the server closes first
+        if (flooder.closed_by_peer(2s)) ++closed;
+    }
+    EXPECT_EQ(closed, 10);
+    const auto null_call = build_call(9, kNfsProgram, kNfsVersion, kNfs3Null, {});
+    RawRpc refused(config_.nfs.port);
+    ASSERT_TRUE(refused.connected());
+    (void)refused.send_record(null_call);
+    EXPECT_FALSE(refused.receive(1s)) << "ten megabytes of fragments did not spend the budget";
+    RawRpc other(config_.nfs.port, kOtherIp);
+    EXPECT_TRUE(other.call(null_call));
+}
+
 }  // namespace
 }  // namespace rootfarm::nfsd

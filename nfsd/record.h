@@ -28,6 +28,9 @@ class RecordAssembler {
     // fragments per record; those are reassembled here.
     Status next(std::span<const uint8_t> input, size_t& consumed, std::vector<uint8_t>& record);
 
+    // Bytes of earlier fragments of the current record held so far.
+    size_t buffered() const { return partial_.size(); }
+
   private:
     size_t max_;
     std::vector<uint8_t> partial_;  // fragments of the current record received so far

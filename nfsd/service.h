@@ -44,6 +44,10 @@ struct Request {
     ViewCache* view_cache = nullptr;  // the connection's, valid during handle(); may be null
 };
 
+// Bytes of an oversized record that weigh as much as one bogus call: reading and copying a
+// megabyte of fragments costs the server as much as decoding and refusing ~64 small calls.
+inline constexpr size_t kBogusUnitBytes = 16384;
+
 class Service {
   public:
     // `config` and `clients` must outlive the service.
@@ -54,9 +58,9 @@ class Service {
     bool handle(Request req);
 
     // The bogus-call budget of `peer` (bogus_), for what a transport sees before a call: a
-    // record too large to be one charges it, and a connection from a source over its budget
-    // is closed at once.
-    void charge_bogus(Ipv4 peer) { (void)bogus_.charge(peer.value); }
+    // record too large to be one charges it `units` (kBogusUnitBytes of what it made us read
+    // count as one call), and a connection from a source over its budget is closed at once.
+    void charge_bogus(Ipv4 peer, double units = 1) { (void)bogus_.spend(peer.value, units); }
     bool over_budget(Ipv4 peer) { return bogus_.blocked(peer.value); }
 
     // The portmap table, filled in by the server once its ports are bound.
