@@ -1,6 +1,7 @@
 #include "bench/flood.h"
 
 #include <poll.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -47,6 +48,15 @@ void drive(std::vector<std::unique_ptr<Flooder>>& flooders, const std::atomic<bo
     for (auto& f : flooders) f->finish(std::chrono::milliseconds(300));
 }
 
+// Pins the calling thread to `cpu` (nothing when negative; run_flood checked that it exists).
+void pin_to(int cpu) {
+    if (cpu < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ::sched_setaffinity(0, sizeof set, &set);
+}
+
 }  // namespace
 
 Result<FloodReport> run_flood(const FloodOptions& opt) {
@@ -65,6 +75,12 @@ Result<FloodReport> run_flood(const FloodOptions& opt) {
         flooders = std::move(*f);
     }
     raise_fd_limit();
+    for (int cpu : {opt.quiet_cpu, opt.flooder_cpu}) {
+        // Checked here, so a bad CPU fails the run instead of leaving a thread unpinned.
+        if (cpu >= static_cast<int>(std::thread::hardware_concurrency())) {
+            return std::errc::invalid_argument;
+        }
+    }
 
     const auto t0 = Clock::now();
     std::atomic<bool> stop_quiet{false}, stop_flood{false};
@@ -72,6 +88,7 @@ Result<FloodReport> run_flood(const FloodOptions& opt) {
     std::vector<std::jthread> quiet;
     for (uint32_t i = 0; i < opt.quiet; ++i) {
         quiet.emplace_back([&, i] {
+            pin_to(opt.quiet_cpu);
             probes[i] = nfs_probe(Ipv4{opt.source_base.value + i}, opt.nfs_target, opt.path, t0,
                                   stop_quiet, i);
         });
@@ -90,6 +107,7 @@ Result<FloodReport> run_flood(const FloodOptions& opt) {
     rep.rss_max_kib = rep.rss_before_kib;
     {
         std::jthread flooder([&] {
+            pin_to(opt.flooder_cpu);
             if (rep.no_read) {
                 rep.no_read_result =
                     no_read_client(opt.flood.source, opt.flood.nfs, fh, 1u << 20, stop_flood);
@@ -147,6 +165,10 @@ void print_flood(std::ostream& out, const FloodReport& rep) {
     out << "flood: mode " << o.mode << ", " << o.quiet << " quiet Pis (LOOKUP/GETATTR/READ 4K of "
         << o.path << "), " << fmt("%.0f", o.seconds) << " s quiet then " << fmt("%.0f", o.seconds)
         << " s flooded from " << o.flood.source.to_string() << "\n";
+    if (o.quiet_cpu >= 0 || o.flooder_cpu >= 0) {
+        out << "pinned: quiet Pis to CPU " << o.quiet_cpu << ", the flooder to CPU "
+            << o.flooder_cpu << "\n";
+    }
     char line[256];
     std::snprintf(line, sizeof line, "%-8s %9s %9s %9s %9s %7s\n", "phase", "calls", "p50 ms",
                   "p99 ms", "max ms", "errors");
@@ -203,6 +225,7 @@ std::string flood_json(const FloodReport& rep) {
     j << "{\n  \"mode\": \"flood\", \"flood_mode\": " << json_string(o.mode)
       << ", \"quiet_pis\": " << o.quiet << ", \"seconds\": " << o.seconds
       << ", \"flooder_source\": " << json_string(o.flood.source.to_string())
+      << ", \"quiet_cpu\": " << o.quiet_cpu << ", \"flooder_cpu\": " << o.flooder_cpu
       << ",\n  \"quiet\": " << summary_json(rep.quiet) << ", \"quiet_errors\": " << rep.quiet_errors
       << ",\n  \"flooded\": " << summary_json(rep.flooded)
       << ", \"flooded_errors\": " << rep.flooded_errors

@@ -32,6 +32,12 @@ struct FloodOptions {
     // The flooder stops early once the server's RSS passes this: a server that buffers without
     // bound must not take the machine down with it.
     uint64_t rss_limit_kib = 2u << 20;
+    // >= 0: the CPU the quiet Pis' threads, and the flooder's thread, are pinned to. A flooder
+    // is another Pi with a CPU of its own: on a machine with few cores, pinning it away from the
+    // server (and the server away from it, e.g. with taskset) keeps its own spinning out of the
+    // quiet Pis' latency, which the "cpu" control mode shows.
+    int quiet_cpu = -1;
+    int flooder_cpu = -1;
 };
 
 struct FloodReport {

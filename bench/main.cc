@@ -359,6 +359,15 @@ int main(int argc, char** argv) {
         ->add_option("--rss-limit-mib", rss_limit_mib,
                      "stop the flooder once the server's RSS passes this")
         ->capture_default_str();
+    flood
+        ->add_option("--quiet-cpu", fo.quiet_cpu,
+                     "pin the quiet Pis' threads to this CPU (-1: no pinning)")
+        ->capture_default_str();
+    flood
+        ->add_option("--flooder-cpu", fo.flooder_cpu,
+                     "pin the flooder's thread to this CPU, as a flooding Pi has its own "
+                     "(-1: no pinning)")
+        ->capture_default_str();
     flood->add_option("--json", fjson, "write the report as JSON here");
     add_targets(flood, ft);
 
