@@ -174,7 +174,14 @@ class Client {
         template <class Ok>
         void remember(const Ok& ok) {
             std::memcpy(verifier, ok.cookieverf, NFS3_COOKIEVERFSIZE);
-            for (auto* e = ok.reply.entries; e; e = e->nextentry) cookie = e->cookie;
+            // libnfs carves entries out of its decode buffer at 4-byte alignment, short of
+            // what the 64-bit cookie needs: each entry is copied out before it is read.
+            for (const auto* at = ok.reply.entries; at;) {
+                std::remove_cvref_t<decltype(*at)> e;
+                std::memcpy(&e, at, sizeof e);
+                cookie = e.cookie;
+                at = e.nextentry;
+            }
         }
     };
 

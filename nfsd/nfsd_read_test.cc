@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <random>
 #include <set>
@@ -664,8 +665,13 @@ class NfsCookies : public ::testing::Test {
             auto* res = static_cast<READDIR3res*>(data);
             if (status != RPC_STATUS_SUCCESS || res->status != NFS3_OK) return;
             const dirlist3& list = res->READDIR3res_u.resok.reply;
-            for (const entry3* e = list.entries; e; e = e->nextentry) {
-                p->page.entries.emplace_back(e->name, e->cookie);
+            // libnfs carves entries out of its decode buffer at 4-byte alignment, short of
+            // what entry3's 64-bit cookie needs: each entry is copied out before it is read.
+            for (const entry3* at = list.entries; at;) {
+                entry3 e;
+                std::memcpy(&e, at, sizeof e);
+                p->page.entries.emplace_back(e.name, e.cookie);
+                at = e.nextentry;
             }
             p->page.eof = list.eof != 0;
             p->ok = true;

@@ -352,9 +352,14 @@ uint32_t Nfs3::readdir(const Fh& dir, std::vector<std::string>* names) {
             if (r->status != NFS3_OK) return r->status;
             const auto& ok = r->READDIR3res_u.resok;
             std::memcpy(a.cookieverf, ok.cookieverf, sizeof a.cookieverf);
-            for (const entry3* e = ok.reply.entries; e; e = e->nextentry) {
-                names->push_back(e->name);
-                a.cookie = e->cookie;
+            // libnfs carves entries out of its decode buffer at 4-byte alignment, short of
+            // what entry3's 64-bit cookie needs: each entry is copied out before it is read.
+            for (const entry3* at = ok.reply.entries; at;) {
+                entry3 e;
+                std::memcpy(&e, at, sizeof e);
+                names->push_back(e.name);
+                a.cookie = e.cookie;
+                at = e.nextentry;
             }
             eof = ok.reply.eof;
             return r->status;
