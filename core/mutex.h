@@ -124,6 +124,12 @@ class CondVar {
         return cv_.wait_for(lock.lock_, timeout, pred);
     }
 
+    template <class Clock, class Duration, class Pred>
+    bool wait_until(MutexLock& lock, std::chrono::time_point<Clock, Duration> deadline,
+                    Pred pred) NO_THREAD_SAFETY_ANALYSIS {
+        return cv_.wait_until(lock.lock_, deadline, pred);
+    }
+
   private:
     std::condition_variable cv_;
 };

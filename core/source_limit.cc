@@ -37,17 +37,20 @@ bool SourceLimiter::spend(uint64_t source, double units, Clock::time_point now) 
         set_over(b, b.tokens < 1);
         return true;
     }
-    refuse(b, source);
+    refuse(b, source, now);
     return false;
 }
 
-void SourceLimiter::refuse(Bucket& b, uint64_t source) {
+void SourceLimiter::refuse(Bucket& b, uint64_t source, Clock::time_point now) {
     set_over(b, true);
     ++b.dropped;
+    if (kernel_ != nullptr) (void)kernel_->hold(source, now);
     if (!b.flooding) {
         b.flooding = true;
-        log_.warn("{}: more than {:g} {} a second: dropping them, with a count every {} s",
-                  describe_(source), options_.per_second, what_, options_.report_every.count());
+        log_.warn("{}: more than {:g} {} a second: dropping them, with a count every {} s{}",
+                  describe_(source), options_.per_second, what_, options_.report_every.count(),
+                  kernel_ != nullptr ? " (the kernel drops its datagrams meanwhile, uncounted)"
+                                     : "");
     }
 }
 
@@ -63,7 +66,7 @@ bool SourceLimiter::blocked(uint64_t source, Clock::time_point now) {
         set_over(b, false);
         return false;
     }
-    refuse(b, source);
+    refuse(b, source, now);
     return true;
 }
 

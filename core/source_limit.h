@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/datagram_filter.h"
 #include "core/mutex.h"
 #include "core/thread_annotations.h"
 
@@ -55,6 +56,11 @@ class SourceLimiter {
     // can sit on a hot path.
     bool blocked(uint64_t source, Clock::time_point now = Clock::now());
 
+    // From now on a source refused for being over its budget is also held in `filter` (keyed
+    // as this limiter's sources), so the kernel drops its datagrams for a while instead of
+    // waking the service for each. `filter` must outlive this object.
+    void drop_in_kernel(DatagramDropFilter* filter) { kernel_ = filter; }
+
     // Sources tracked right now (for tests of the bound).
     size_t tracked() const;
 
@@ -69,7 +75,7 @@ class SourceLimiter {
 
     void refill(Bucket& b, Clock::time_point now) const;
     void set_over(Bucket& b, bool over);
-    void refuse(Bucket& b, uint64_t source);
+    void refuse(Bucket& b, uint64_t source, Clock::time_point now);
     void report(Clock::time_point now) REQUIRES(mu_);
     void forget_idle(Clock::time_point now) REQUIRES(mu_);
 
@@ -82,6 +88,7 @@ class SourceLimiter {
     std::unordered_map<uint64_t, Bucket> buckets_ GUARDED_BY(mu_);
     Clock::time_point next_report_ GUARDED_BY(mu_){};
     std::atomic<int> over_{0};  // buckets with over == true
+    DatagramDropFilter* kernel_ = nullptr;
 };
 
 }  // namespace rootfarm

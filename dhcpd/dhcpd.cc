@@ -76,6 +76,7 @@ DhcpServer::DhcpServer(Settings settings, Clients& clients, std::string interfac
       flood_("DHCP packets", log_,
              SourceLimiter::Options::rate(settings_.client_packets_per_second),
              [](uint64_t key) { return MacAddr::from_u64(key).to_string(); }) {
+    flood_.drop_in_kernel(&kernel_drop_);
     dhcp_metrics();  // registered before the first scrape
     // A reloaded configuration's static addresses: the responder takes them on its own thread.
     std::weak_ptr<Loop*> alive = alive_;
@@ -108,6 +109,7 @@ Result<void> DhcpServer::start(Loop& loop) {
         return sock.error();
     }
     socket_ = *sock;
+    kernel_drop_.add_socket(socket_->fd());
     dhcp_log().info("DHCP {} on {}:{}{}{}, server {}",
                     settings_.mode == DhcpConfig::Mode::kProxy ? "proxy" : "server",
                     listen_.to_string(), socket_->local_port(), interface_.empty() ? "" : " dev ",

@@ -63,6 +63,8 @@ class DhcpServer : private UdpHandler {
     Loop* loop_ = nullptr;
     UdpSocket* socket_ = nullptr;
     DhcpStats stats_;
+    // Where flood_ holds a MAC over its budget, so its packets stop at the kernel.
+    DatagramDropFilter kernel_drop_{DatagramDropFilter::Key::kDhcpClientMac};
     // Packets per MAC ([dhcp] client_packets_per_second): a DISCOVER storm from one client
     // costs a decode and this check, not a lease lookup and a reply each.
     SourceLimiter flood_;

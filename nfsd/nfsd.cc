@@ -257,6 +257,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
             auto udp = loop.open_udp(n.listen, *tcp, udp_.get(), opts);
             if (!udp) return udp.error();
             (*udp)->user = channel.get();
+            service_->filter_datagrams((*udp)->fd());
         }
         return *tcp;
     };
@@ -300,6 +301,7 @@ Result<void> NfsServer::start(Loop& loop, int worker_index) {
         auto udp = loop.open_udp(n.listen, n.portmap_port, udp_.get(), UdpOptions{});
         if (!udp) return udp.error();
         (*udp)->user = channel.get();
+        service_->filter_datagrams((*udp)->fd());
     }
     nfs_log().info("NFS on {}:{}, MOUNT on port {}{}", n.listen.to_string(), *np, mp,
                    n.udp ? " (TCP and UDP)" : " (TCP)");

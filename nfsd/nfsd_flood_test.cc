@@ -11,6 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "nfsd/nfs3.h"
 #include "nfsd/nfs3_xdr.h"
@@ -163,6 +166,57 @@ TEST_F(NfsFlood, BogusCallsFromOneSourceAreCappedWhileAnotherPiIsServed) {
     const int udp_answered = udp_flood(bogus, 1000);
     const double udp_seconds = std::chrono::duration<double>(Clock::now() - udp_start).count();
     EXPECT_LE(udp_answered, 100 * udp_seconds + 10) << "over " << udp_seconds << " s";
+}
+
+// Datagrams the kernel dropped on the UDP sockets bound to `port` (the last column of
+// /proc/net/udp, which a socket filter's drop counts in, as a full receive buffer does).
+uint64_t udp_drops(uint16_t port) {
+    std::ifstream in("/proc/net/udp");
+    std::string line;
+    std::getline(in, line);  // the header
+    uint64_t drops = 0;
+    while (std::getline(in, line)) {
+        // "sl local_address rem_address ... drops": the local address is ADDR:PORT in hex.
+        std::istringstream fields(line);
+        std::string sl, local;
+        fields >> sl >> local;
+        const size_t colon = local.find(':');
+        if (colon == std::string::npos || std::stoul(local.substr(colon + 1), nullptr, 16) != port) {
+            continue;
+        }
+        std::string last;
+        for (std::string f; fields >> f;) last = f;
+        drops += std::stoull(last);
+    }
+    return drops;
+}
+
+TEST_F(NfsFlood, DatagramsOfASourceOverItsBudgetAreDroppedByTheKernel) {
+    // Bogus datagrams one at a time until one goes unanswered: the budget is spent. Then 50
+    // more, 2 ms apart (too slow to fill a receive buffer): the socket filter drops them, and
+    // none is answered.
+    const auto bogus = build_call(7, kNoSuchProgram, 3, 0, {});
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to = make_sockaddr(Ipv4{INADDR_LOOPBACK}, config_.nfs.port);
+    auto send = [&] {
+        ::sendto(fd, bogus.data(), bogus.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    };
+    std::vector<uint8_t> buf(65536);
+    pollfd p{fd, POLLIN, 0};
+    int answered = 0;
+    for (; answered < 5000; ++answered) {
+        send();
+        if (::poll(&p, 1, 500) != 1 || ::recv(fd, buf.data(), buf.size(), 0) <= 0) break;
+    }
+    EXPECT_GE(answered, 500);
+    const uint64_t before = udp_drops(config_.nfs.port);
+    for (int i = 0; i < 50; ++i) {
+        send();
+        std::this_thread::sleep_for(2ms);
+    }
+    EXPECT_EQ(::poll(&p, 1, 200), 0) << "a source over its budget was answered";
+    ::close(fd);
+    EXPECT_GE(udp_drops(config_.nfs.port) - before, 50u);
 }
 
 TEST_F(NfsFlood, OversizedRecordsSpendTheBudgetThenTheSourceIsRefusedAtConnect) {

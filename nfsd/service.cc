@@ -241,6 +241,7 @@ Service::Service(const Config& config, Clients& clients)
              SourceLimiter::Options::rate(config.nfs.bogus_calls_per_second),
              [](uint64_t ip) { return Ipv4{static_cast<uint32_t>(ip)}.to_string(); }),
       pool_(kBlockingThreads) {
+    bogus_.drop_in_kernel(&udp_drop_);
     rpc_metrics();  // registered before the first scrape, not at the first call
     if (!config.nfs.trace.empty()) {
         auto t = Tracer::open(config.nfs.trace);

@@ -62,6 +62,8 @@ class Service {
     // count as one call), and a connection from a source over its budget is closed at once.
     void charge_bogus(Ipv4 peer, double units = 1) { (void)bogus_.spend(peer.value, units); }
     bool over_budget(Ipv4 peer) { return bogus_.blocked(peer.value); }
+    // A UDP socket whose datagrams from a source over its budget the kernel drops meanwhile.
+    void filter_datagrams(int fd) { udp_drop_.add_socket(fd); }
 
     // The portmap table, filled in by the server once its ports are bound.
     void set_portmap(std::vector<Mapping> mappings);
@@ -82,6 +84,8 @@ class Service {
     std::shared_ptr<const PortmapTable> portmap_;  // replaced whole; read with atomic_load
     uint64_t write_verifier_;
     std::unique_ptr<Tracer> tracer_;
+    // Where bogus_ holds a source over its budget, so its datagrams stop at the kernel.
+    DatagramDropFilter udp_drop_{DatagramDropFilter::Key::kSourceIpv4};
     // Calls answered with an RPC-level error (RFC 5531 §9: undecodable, PROG_UNAVAIL,
     // PROC_UNAVAIL, GARBAGE_ARGS, RPC_MISMATCH, AUTH_ERROR), per source address. A kernel client
     // makes a handful (its NFSACL probe); past the budget a source's calls go unanswered.

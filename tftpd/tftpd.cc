@@ -124,6 +124,7 @@ class TftpServer::Impl : public UdpHandler {
           flood_("TFTP requests", tftp_log(),
                  SourceLimiter::Options::rate(config.tftp.client_requests_per_second),
                  [](uint64_t ip) { return Ipv4{static_cast<uint32_t>(ip)}.to_string(); }) {
+        flood_.drop_in_kernel(&kernel_drop_);
         tftp_metrics();  // registered before the first scrape
     }
     // A running transfer and its request hold each other until it finishes; break that here.
@@ -156,6 +157,9 @@ class TftpServer::Impl : public UdpHandler {
     std::unordered_map<Active*, std::shared_ptr<Active>> active_;
     std::unordered_map<std::string, uint32_t> per_client_;
     std::unordered_set<uint64_t> peers_;
+    // Where flood_ holds an address over its budget, so its requests stop at the kernel; a
+    // transfer's own port is not filtered, so transfers under way go on.
+    DatagramDropFilter kernel_drop_{DatagramDropFilter::Key::kSourceIpv4};
     // Requests per address ([tftp] client_requests_per_second): an RRQ flood costs this check,
     // not an error packet or a transfer each.
     SourceLimiter flood_;
@@ -167,6 +171,7 @@ Result<void> TftpServer::Impl::start(Loop& loop) {
     if (!sock) return sock.error();
     loop_ = &loop;
     listen_ = *sock;
+    kernel_drop_.add_socket(listen_->fd());
     port_ = listen_->local_port();
     tftp_log().info("tftp listening on {}:{}", config_.tftp.listen.to_string(), port_);
     return {};
