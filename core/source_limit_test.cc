@@ -48,6 +48,20 @@ TEST_F(SourceLimiterTest, ABurstPassesThenTheSustainedRate) {
     for (int i = 0; i < 5; ++i) EXPECT_TRUE(limiter.charge(1, t0_ + 2s)) << i;
 }
 
+TEST_F(SourceLimiterTest, ACostlyRequestIsServedThenPaidOffBeforeTheNext) {
+    auto limiter = make(10, 5);
+    // With budget left, 40 units are spent at once: the source is 35 in debt.
+    EXPECT_TRUE(limiter.spend(1, 40, t0_));
+    EXPECT_TRUE(limiter.blocked(1, t0_));
+    EXPECT_FALSE(limiter.charge(1, t0_ + 3s));  // 30 paid off: still 5 short of one
+    EXPECT_TRUE(limiter.blocked(1, t0_ + 3s));
+    EXPECT_TRUE(limiter.charge(1, t0_ + 3600ms));  // debt paid and one unit more
+    // Less than one unit costs one.
+    EXPECT_TRUE(limiter.spend(2, 0.25, t0_));
+    for (int i = 0; i < 4; ++i) EXPECT_TRUE(limiter.charge(2, t0_)) << i;
+    EXPECT_FALSE(limiter.charge(2, t0_));
+}
+
 TEST_F(SourceLimiterTest, OneSourceOverItsBudgetCostsOthersNothing) {
     auto limiter = make(10, 5);
     for (int i = 0; i < 1000; ++i) (void)limiter.charge(1, t0_);
