@@ -22,6 +22,8 @@ if [ $isolate = 1 ] && [ -z "${FLOOD_TABLE_NETNS:-}" ]; then
     trap 'ip netns del "$ns"' EXIT
     ip netns exec "$ns" ip link set lo up
     [ "${FLOOD_TABLE_RPS:-1}" = 0 ] || ip netns exec "$ns" sh -c "echo 1 >/sys/class/net/lo/queues/rx-0/rps_cpus"
+    # FLOOD_TABLE_NS_SETUP: a command run in the namespace first (experiments: nft rules).
+    [ -z "${FLOOD_TABLE_NS_SETUP:-}" ] || ip netns exec "$ns" sh -c "$FLOOD_TABLE_NS_SETUP"
     FLOOD_TABLE_NETNS=$ns ip netns exec "$ns" "$0" --isolate "$bench" "$rootfarm" "$out" "$@"
     exit
 fi
