@@ -230,6 +230,29 @@ TEST_F(DhcpServerTest, OneMacFloodingIsCappedAndOthersAreStillAnswered) {
     EXPECT_EQ(ack->message_type(), MessageType::kAck);
 }
 
+TEST_F(DhcpServerTest, AFloodingMacIsDroppedByTheKernelMeanwhile) {
+    config_.dhcp.client_packets_per_second = 10;  // bursts of 50
+    start();
+    // REQUESTs one at a time until one goes unanswered: the MAC's budget is spent.
+    int answered = 0;
+    for (; answered < 1000; ++answered) {
+        client_.send(renew(pi_mac(1), 101, 7000 + answered), server_->port());
+        if (!client_.receive(7000 + answered, 300ms)) break;
+    }
+    EXPECT_GE(answered, 50);
+    // 50 more, 2 ms apart: the socket filter drops them before the server sees them.
+    const uint64_t seen = stats().received;
+    for (int i = 0; i < 50; ++i) {
+        client_.send(renew(pi_mac(1), 101, 9000 + i), server_->port());
+        std::this_thread::sleep_for(2ms);
+    }
+    EXPECT_FALSE(client_.receive(9049, 100ms));
+    EXPECT_EQ(stats().received, seen);
+    // Another Pi, from the same address, is answered at once.
+    client_.send(renew(pi_mac(2), 102, 99), server_->port());
+    EXPECT_TRUE(client_.receive(99));
+}
+
 TEST_F(DhcpServerTest, HoldsBackPi3RomReplies) {
     start();
     // An INFORM from the Pi 3 ROM's PXE stack is unicast to ciaddr, so it reaches this socket.

@@ -11,14 +11,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "nfsd/nfs3.h"
 #include "nfsd/nfs3_xdr.h"
 #include "nfsd/record.h"
 #include "nfsd/testing.h"
+#include "tests/support/farm_test_util.h"
 
 namespace rootfarm::nfsd {
 namespace {
@@ -168,29 +167,6 @@ TEST_F(NfsFlood, BogusCallsFromOneSourceAreCappedWhileAnotherPiIsServed) {
     EXPECT_LE(udp_answered, 100 * udp_seconds + 10) << "over " << udp_seconds << " s";
 }
 
-// Datagrams the kernel dropped on the UDP sockets bound to `port` (the last column of
-// /proc/net/udp, which a socket filter's drop counts in, as a full receive buffer does).
-uint64_t udp_drops(uint16_t port) {
-    std::ifstream in("/proc/net/udp");
-    std::string line;
-    std::getline(in, line);  // the header
-    uint64_t drops = 0;
-    while (std::getline(in, line)) {
-        // "sl local_address rem_address ... drops": the local address is ADDR:PORT in hex.
-        std::istringstream fields(line);
-        std::string sl, local;
-        fields >> sl >> local;
-        const size_t colon = local.find(':');
-        if (colon == std::string::npos || std::stoul(local.substr(colon + 1), nullptr, 16) != port) {
-            continue;
-        }
-        std::string last;
-        for (std::string f; fields >> f;) last = f;
-        drops += std::stoull(last);
-    }
-    return drops;
-}
-
 TEST_F(NfsFlood, DatagramsOfASourceOverItsBudgetAreDroppedByTheKernel) {
     // Bogus datagrams one at a time until one goes unanswered: the budget is spent. Then 50
     // more, 2 ms apart (too slow to fill a receive buffer): the socket filter drops them, and
@@ -209,14 +185,14 @@ TEST_F(NfsFlood, DatagramsOfASourceOverItsBudgetAreDroppedByTheKernel) {
         if (::poll(&p, 1, 500) != 1 || ::recv(fd, buf.data(), buf.size(), 0) <= 0) break;
     }
     EXPECT_GE(answered, 500);
-    const uint64_t before = udp_drops(config_.nfs.port);
+    const uint64_t before = rootfarm::testing::udp_drops(config_.nfs.port);
     for (int i = 0; i < 50; ++i) {
         send();
         std::this_thread::sleep_for(2ms);
     }
     EXPECT_EQ(::poll(&p, 1, 200), 0) << "a source over its budget was answered";
     ::close(fd);
-    EXPECT_GE(udp_drops(config_.nfs.port) - before, 50u);
+    EXPECT_GE(rootfarm::testing::udp_drops(config_.nfs.port) - before, 50u);
 }
 
 TEST_F(NfsFlood, OversizedRecordsSpendTheBudgetThenTheSourceIsRefusedAtConnect) {

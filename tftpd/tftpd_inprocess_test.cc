@@ -7,6 +7,7 @@
 #include <set>
 
 #include "tests/support/serve_process.h"
+#include "tests/support/farm_test_util.h"
 #include "tftpd/loop_thread_test_util.h"
 #include "tftpd/raw_client_test_util.h"
 #include "tftpd/test_images_test_util.h"
@@ -121,6 +122,29 @@ TEST_F(TftpRegistryTest, AnRrqFloodFromOneAddressIsCappedAndAnotherPiIsServed) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     EXPECT_GE(answered, 50);
     EXPECT_LE(answered, 100 + 20 * seconds + 1) << "over " << seconds << " s";
+    // Another Pi is served meanwhile.
+    RawClient pi("127.0.0.8");
+    EXPECT_EQ(fetch(pi, "1a2b3c4d/config.txt"), kImageConfig);
+}
+
+TEST_F(TftpRegistryTest, AFloodingAddressIsDroppedByTheKernelMeanwhile) {
+    // RRQs one at a time until one goes unanswered: the address's budget is spent.
+    RawClient flooder("127.0.0.7");
+    const auto rrq = encode_request({Opcode::kRrq, "no-such-file", Mode::kOctet, {}});
+    int answered = 0;
+    for (; answered < 1000; ++answered) {
+        flooder.send_to(loopback(server_->port()), rrq);
+        if (!flooder.recv(milliseconds(300))) break;
+    }
+    EXPECT_GE(answered, 100);
+    // 50 more, 2 ms apart: the socket filter drops them, and none is answered.
+    const uint64_t before = rootfarm::testing::udp_drops(server_->port());
+    for (int i = 0; i < 50; ++i) {
+        flooder.send_to(loopback(server_->port()), rrq);
+        std::this_thread::sleep_for(milliseconds(2));
+    }
+    EXPECT_FALSE(flooder.recv(milliseconds(100)));
+    EXPECT_GE(rootfarm::testing::udp_drops(server_->port()) - before, 50u);
     // Another Pi is served meanwhile.
     RawClient pi("127.0.0.8");
     EXPECT_EQ(fetch(pi, "1a2b3c4d/config.txt"), kImageConfig);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -59,6 +60,27 @@ std::string farm_config(const fs::path& state, const FarmPorts& ports,
     }
     c << extra;
     return c.str();
+}
+
+uint64_t udp_drops(uint16_t port) {
+    std::ifstream in("/proc/net/udp");
+    std::string line;
+    std::getline(in, line);  // the header
+    uint64_t drops = 0;
+    while (std::getline(in, line)) {
+        // "sl local_address rem_address ... drops": the local address is ADDR:PORT in hex.
+        std::istringstream fields(line);
+        std::string sl, local;
+        fields >> sl >> local;
+        const size_t colon = local.find(':');
+        if (colon == std::string::npos || std::stoul(local.substr(colon + 1), nullptr, 16) != port) {
+            continue;
+        }
+        std::string last;
+        for (std::string f; fields >> f;) last = f;
+        drops += std::stoull(last);
+    }
+    return drops;
 }
 
 }  // namespace rootfarm::testing

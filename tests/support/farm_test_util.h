@@ -37,4 +37,8 @@ void make_farm_image(const std::filesystem::path& state);
 std::string farm_config(const std::filesystem::path& state, const FarmPorts& ports,
                         const std::vector<FarmPi>& pis, const std::string& extra = "");
 
+// Datagrams the kernel dropped on this network namespace's UDP sockets bound to `port` (the
+// drops column of /proc/net/udp: a full receive buffer and a socket filter both count there).
+uint64_t udp_drops(uint16_t port);
+
 }  // namespace rootfarm::testing
