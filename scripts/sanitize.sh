@@ -39,7 +39,9 @@ case $mode in
     asan)
         cmake --preset asan >/dev/null
         timed "asan build" cmake --build --preset asan -j"$jobs" --target "${asan_targets[@]}"
-        timed "asan tests" ctest --preset asan --timeout 900 "$@"
+        # kill9_soak_test is labelled soak but not built here; gtest_discover_tests stands in an
+        # unlabelled placeholder for it, which the preset's label filter cannot leave out.
+        timed "asan tests" ctest --preset asan --timeout 900 -E '^kill9_soak_test_NOT_BUILT$' "$@"
         ;;
     tsan)
         cmake --preset tsan >/dev/null
