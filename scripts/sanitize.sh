@@ -22,6 +22,11 @@ asan_targets=(rootfarm core_test trace_format_test store_test clients_test nfsd_
     nfsd_serve_test nfsd_flood_test tftpd_test tftpd_integration_test tftpd_inprocess_test
     dhcpd_test dhcpd_integration_test images_test images_import_test bench_unit_test serve_test
     pi_life_test doctor_test http_test version_test notify_test kill9_test isolation_test)
+# The fuzz targets with a replay main (fuzz/CMakeLists.txt): their seeds and regressions.
+for f in fuzz/*_fuzz.cc; do
+    n=$(basename "$f" _fuzz.cc)
+    asan_targets+=("${n}_replay")
+done
 tsan_targets=(rootfarm core_test store_test clients_test nfsd_wire_test nfsd_blocking_test nfsd_read_data_test
     nfsd_serve_test)
 # ctest names are Suite.Test (gtest_discover_tests).
