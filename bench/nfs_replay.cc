@@ -346,7 +346,9 @@ void Client::lookup(const std::string& dir, const std::string& name, Done done) 
 void Client::resolve(const std::string& path, std::function<void(Result<std::string>)> done) {
     if (auto it = fh_.find(path); it != fh_.end()) return done(it->second);
     if (path == "/") return done(std::errc::not_connected);
-    auto [dir, name] = split(path);
+    // Named copies, not a structured binding: a lambda may not capture those before clang 16.
+    const auto split_path = split(path);
+    const std::string dir = split_path.first, name = split_path.second;
     ++resolve_lookups_;
     lookup(dir, name, [this, path, done = std::move(done)](Result<int> s) {
         if (!s) return done(s.error());
@@ -732,7 +734,9 @@ Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, cons
     op.proc = proc;
     op.path = path;
     op.count = 1 << 20;
-    auto [dir, name] = split(path);
+    // Named copies, not a structured binding: a lambda may not capture those before clang 16.
+    const auto split_path = split(path);
+    const std::string dir = split_path.first, name = split_path.second;
     uint64_t done = 0;
     auto end = Clock::now() + std::chrono::duration<double>(seconds);
     while (Clock::now() < end) {
@@ -758,7 +762,9 @@ NfsProbeResult nfs_probe(Ipv4 source, const NfsTarget& target, const std::string
     };
     std::unique_ptr<Client> client;
     const Proc mix[] = {Proc::kLookup, Proc::kGetattr, Proc::kRead};
-    auto [dir, name] = split(path);
+    // Named copies, not a structured binding: a lambda may not capture those before clang 16.
+    const auto split_path = split(path);
+    const std::string dir = split_path.first, name = split_path.second;
     for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
         if (!client) {
             client = std::make_unique<Client>(target, index, source);

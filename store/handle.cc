@@ -75,7 +75,7 @@ Result<HandleFields> HandleKey::parse(const MacAddr& mac, std::span<const uint8_
     Decoder d(std::string_view(reinterpret_cast<const char*>(handle.data()), handle.size()));
     uint8_t version, zero;
     HandleFields f;
-    uint64_t low, high;
+    uint64_t low = 0, high = 0;  // always read: the size was checked above
     (void)(d.u8(version) && d.u8(zero) && d.u32(f.generation) && d.u64(f.id) && d.u64(f.salt) &&
            d.u64(low) && d.u64(high));
     // Compare without an early exit, so timing tells a forger nothing about the tag.
