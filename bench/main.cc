@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     uint32_t mthreads = 4;
     double secs = 5;
     std::vector<int> mpids;
-    mnfs->add_option("--op", op, "getattr|lookup|readdirplus|read1m")->capture_default_str();
+    mnfs->add_option("--op", op, "getattr|lookup|readdirplus|read1m|read64k|read4k")->capture_default_str();
     mnfs->add_option("--path", path, "object (lookup: its parent is resolved once)")
         ->capture_default_str();
     mnfs->add_option("--threads", mthreads, "connections in parallel")->capture_default_str();
@@ -551,19 +551,20 @@ int main(int argc, char** argv) {
             proc = rb::Proc::kLookup;
         } else if (op == "readdirplus") {
             proc = rb::Proc::kReaddirplus;
-        } else if (op == "read1m") {
+        } else if (op == "read1m" || op == "read64k" || op == "read4k") {
             proc = rb::Proc::kRead;
         } else {
-            std::cerr << "--op: getattr|lookup|readdirplus|read1m\n";
+            std::cerr << "--op: getattr|lookup|readdirplus|read1m|read64k|read4k\n";
             return 2;
         }
+        const uint32_t read_count = op == "read4k" ? 4096 : op == "read64k" ? 65536 : 1u << 20;
         mode = "nfs-" + op;
         std::tie(ops, failed) = run_parallel(mthreads, [&](uint32_t i) -> int64_t {
             auto r = rb::nfs_micro(Ipv4{base.source_base.value + i}, base.nfs_target, proc, path,
-                                   secs, i);
+                                   secs, i, read_count);
             return r ? static_cast<int64_t>(*r) : -1;
         });
-        if (proc == rb::Proc::kRead) bytes = ops << 20;
+        if (proc == rb::Proc::kRead) bytes = ops * read_count;
     } else if (*mtftp) {
         mode = "tftp-" + std::to_string(tn) + "x";
         std::vector<Ipv4> sources;

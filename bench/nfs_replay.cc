@@ -725,7 +725,7 @@ Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const T
 }
 
 Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, const std::string& path,
-                           double seconds, uint32_t index) {
+                           double seconds, uint32_t index, uint32_t read_count) {
     Client client(target, index, source);
     NfsReplayResult scratch;
     auto m = wait_for(client, [&](Client::Done d) { client.mount(scratch, std::move(d)); });
@@ -733,7 +733,7 @@ Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, cons
     TraceOp op;
     op.proc = proc;
     op.path = path;
-    op.count = 1 << 20;
+    op.count = read_count;
     // Named copies, not a structured binding: a lambda may not capture those before clang 16.
     const auto split_path = split(path);
     const std::string dir = split_path.first, name = split_path.second;

@@ -79,7 +79,7 @@ Result<NfsReplayResult> nfs_replay(Ipv4 source, const NfsTarget& target, const T
 // Micro benchmark: `threads` connections each issue `proc` (GETATTR, LOOKUP, READDIRPLUS or
 // READ of 1 MiB) on `path` back to back for `seconds`. Returns completed calls.
 Result<uint64_t> nfs_micro(Ipv4 source, const NfsTarget& target, Proc proc, const std::string& path,
-                           double seconds, uint32_t index);
+                           double seconds, uint32_t index, uint32_t read_count = 1 << 20);
 
 // One call of a closed loop: when it started (seconds on the steady clock since `t0` of
 // nfs_probe) and how long it took.
