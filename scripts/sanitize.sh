@@ -30,7 +30,7 @@ done
 tsan_targets=(rootfarm core_test store_test clients_test nfsd_wire_test nfsd_blocking_test nfsd_read_data_test
     nfsd_serve_test)
 # ctest names are Suite.Test (gtest_discover_tests).
-tsan_tests='^(Loop|LoopDeathTest|LoopSplice|CommitLogTest|PowerLoss|Metrics|Drc|NfsBlocking|NfsServe|ClientRegistry|ClientsTest|Leases|LeaseFile|Concurrency|CookieTest|Crash|GenerateTest|IdMap|ImageIndexTest|ImageMetadata|Journal|NamesTest|PersistenceTest|Snapshot|Unprivileged|ViewTest)\.'
+tsan_tests='^(Loop|DatagramDropFilterTest|SourceLimiterTest|LoopDeathTest|LoopSplice|CommitLogTest|PowerLoss|Metrics|Drc|NfsBlocking|NfsServe|ClientRegistry|ClientsTest|Leases|LeaseFile|Concurrency|CookieTest|Crash|GenerateTest|IdMap|ImageIndexTest|ImageMetadata|Journal|NamesTest|PersistenceTest|Snapshot|Unprivileged|ViewTest)\.'
 
 timed() {
     local what=$1
