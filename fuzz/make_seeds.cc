@@ -24,6 +24,7 @@
 #include "nfsd/rpc.h"
 #include "nfsd/xdr.h"
 #include "store/delta.h"
+#include "store/env.h"
 #include "store/fs_util.h"
 #include "store/handle.h"
 #include "store/image_metadata.h"
@@ -388,7 +389,7 @@ void store_seeds() {
                              store::HandleKey::kHandleSize));
     }
     const fs::path delta = state / "clients" / "b8-27-eb-00-00-01";
-    auto journal = store::read_whole_file(delta / "journal");
+    auto journal = store::Env::Default()->read_file(delta / "journal");
     if (!journal.ok()) std::abort();
     put("journal", "store-journal", std::string(1, '\0') + *journal);
     // The same records as payloads (mode 1 of journal_fuzz.cc and snapshot_fuzz.cc), and as a
@@ -396,7 +397,7 @@ void store_seeds() {
     std::string payloads(1, '\x01');
     store::DeltaState state_of;
     std::vector<std::string> records;
-    (void)store::read_journal(delta / "journal", [&](std::string_view p) {
+    (void)store::read_journal(*store::Env::Default(), delta / "journal", [&](std::string_view p) {
         payloads += static_cast<char>(p.size() & 0xff);
         payloads += static_cast<char>(p.size() >> 8);
         payloads += p;
@@ -408,13 +409,13 @@ void store_seeds() {
     put("journal", "store-payloads", payloads);
     put("snapshot", "store-payloads", payloads);
     const fs::path snap = state / "snapshot";
-    if (!store::write_snapshot(snap, state_of.snapshot()).ok()) std::abort();
-    auto snapshot = store::read_whole_file(snap);
+    if (!store::write_snapshot(*store::Env::Default(), snap, state_of.snapshot()).ok()) std::abort();
+    auto snapshot = store::Env::Default()->read_file(snap);
     put("snapshot", "store-snapshot", std::string(1, '\0') + *snapshot);
 
     for (const auto& e : fs::directory_iterator(state / "index")) {
         if (e.path().extension() == ".ids") {
-            auto ids = store::read_whole_file(e.path());
+            auto ids = store::Env::Default()->read_file(e.path());
             put("id_map", "store-index", *ids);
         }
     }
