@@ -227,13 +227,8 @@ int serve(const Config& config) {
     std::vector<std::thread> threads;
     std::vector<Loop*> loops(workers, nullptr);
     std::vector<std::promise<bool>> started(workers);
-    // Set once every loop was told to stop: Loop::stop() writes to the loop's eventfd after
-    // setting its flag, so a loop that saw the flag and returned must not be destroyed (its
-    // eventfd closed) while stop() may still be writing.
-    std::promise<void> stopped_all;
-    std::shared_future<void> stopped = stopped_all.get_future().share();
     for (int i = 0; i < workers; ++i) {
-        threads.emplace_back([&, i, stopped] {
+        threads.emplace_back([&, i] {
             auto loop = Loop::create();
             if (!loop) {
                 core_log().error("cannot create an io_uring: {}", loop.error().message());
@@ -245,7 +240,6 @@ int serve(const Config& config) {
             if (!ok) loops[i] = nullptr;  // destroyed when this thread ends
             started[i].set_value(ok);
             if (ok) (*loop)->run();
-            stopped.wait();
             // The loop (and every socket it owns) is destroyed here, on its own thread.
         });
     }
@@ -303,7 +297,6 @@ int serve(const Config& config) {
     }
     for (Loop* loop : loops)
         if (loop) loop->stop();
-    stopped_all.set_value();
     for (auto& t : threads) t.join();
     // Services are destroyed after every loop has stopped (leases are flushed here), the store
     // last: the servers hold references to it.

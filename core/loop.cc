@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "core/check.h"
 #include "core/log.h"
@@ -81,6 +82,9 @@ Loop::~Loop() {
         io_uring_queue_exit(&ring_);
     }
     if (buf_ring_) ::munmap(buf_ring_, buf_ring_bytes_);
+    // A stop() or post() still between its flag (or queue) and its write: the write must not
+    // land on a closed descriptor, or on one reused meanwhile. It is a few instructions away.
+    while (waking_.load() != 0) std::this_thread::yield();
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -131,18 +135,24 @@ void Loop::cancel_op(uint64_t user_data) {
 }
 
 void Loop::post(std::function<void()> fn) {
+    waking_.fetch_add(1);
     {
         MutexLock lock(posted_mu_);
         posted_.push_back(std::move(fn));
     }
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    wake();
 }
 
 void Loop::stop() {
+    waking_.fetch_add(1);
     stop_requested_ = true;
+    wake();
+}
+
+void Loop::wake() {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    waking_.fetch_sub(1);
 }
 
 void Loop::drain_posted() {

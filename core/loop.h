@@ -195,7 +195,8 @@ class Loop {
 
     // Runs until stop(). Returns after every connection and socket was closed.
     void run();
-    // Thread-safe: asks run() to return.
+    // Thread-safe: asks run() to return. The loop may be destroyed as soon as run() returned,
+    // even while a stop() that made it return is still writing its wake-up: ~Loop waits for it.
     void stop();
     // Thread-safe: runs fn on the loop thread.
     void post(std::function<void()> fn);
@@ -253,6 +254,8 @@ class Loop {
     uint8_t* buffer(uint16_t bid);
     void arm_tick();
     void drain_posted();
+    // Writes wake_fd_, then ends the waking_ count its caller began.
+    void wake();
     void free_op(uint32_t slot);
     void cancel_op(uint64_t user_data);
     void handle_accept(Op& op, int res, bool more);
@@ -292,6 +295,10 @@ class Loop {
     Mutex posted_mu_;
     std::vector<std::function<void()>> posted_ GUARDED_BY(posted_mu_);
     std::atomic<bool> stop_requested_{false};
+    // stop() and post() calls between their first step and their write to wake_fd_: ~Loop
+    // closes it only at zero. stop() counts itself before it sets stop_requested_, so a run()
+    // that saw the flag and returned leaves a destructor that sees the count.
+    std::atomic<int> waking_{0};
 };
 
 }  // namespace rootfarm

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -382,6 +383,29 @@ TEST(Loop, StopClosesEverythingItOpened) {
         }
     }
     EXPECT_EQ(count_open_fds(), before);
+}
+
+TEST(Loop, MayBeDestroyedAsSoonAsRunReturnsWhileStopIsStillWakingIt) {
+    // stop() sets the flag, then writes the loop's eventfd. A loop that saw the flag returns
+    // and is destroyed at once: that write must not land on a closed descriptor, or on the one
+    // the next eventfd reuses (TSan reports the close racing the write).
+    for (int round = 0; round < 200; ++round) {
+        std::promise<Loop*> made;
+        int reused = -1;
+        std::thread t([&] {
+            auto loop = Loop::create();
+            ASSERT_TRUE(loop.ok());
+            made.set_value(loop->get());
+            (*loop)->run();
+            loop->reset();
+            reused = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        });
+        made.get_future().get()->stop();
+        t.join();
+        uint64_t value = 0;
+        EXPECT_EQ(::read(reused, &value, sizeof value), -1) << "a stale wake-up landed";
+        ::close(reused);
+    }
 }
 
 TEST(Loop, ConnRefDetectsTeardown) {

@@ -119,7 +119,7 @@ InProcessServer::InProcessServer(const Config& config, int threads) : config_(co
     for (int i = 0; i < threads; ++i) {
         std::promise<bool> started;
         auto fut = started.get_future();
-        threads_.emplace_back([this, i, &started, stopped = stopped_future_] {
+        threads_.emplace_back([this, i, &started] {
             auto loop = Loop::create();
             if (!loop) {
                 started.set_value(false);
@@ -129,7 +129,6 @@ InProcessServer::InProcessServer(const Config& config, int threads) : config_(co
             if (ok) loops_[i] = loop->get();
             started.set_value(ok);
             if (ok) (*loop)->run();
-            stopped.wait();  // the loop goes when no stop() can be running on it
         });
         all = fut.get() && all;
     }
@@ -149,7 +148,6 @@ std::unique_ptr<InProcessServer> InProcessServer::start(Config& config, int thre
 InProcessServer::~InProcessServer() {
     for (Loop* l : loops_)
         if (l) l->stop();
-    stopped_.set_value();
     for (auto& t : threads_) t.join();
     nfs_.reset();
     clients_.reset();

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,10 +71,6 @@ class InProcessServer {
     std::unique_ptr<NfsServer> nfs_;
     std::vector<std::thread> threads_;
     std::vector<Loop*> loops_;
-    // Set once every loop was told to stop: a worker destroys its loop only then, never while
-    // Loop::stop() may still be running on it.
-    std::promise<void> stopped_;
-    std::shared_future<void> stopped_future_ = stopped_.get_future().share();
     bool ok_ = false;
 };
 
