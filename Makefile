@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 # Long suites are kept out of the default run; `make test-all` runs them too.
-CTEST_EXCLUDE ?= e2e-full|bench|install|soak|fuzz
+CTEST_EXCLUDE ?= e2e-full|bench|install|soak|fuzz|conformance
 
 # The VM demo needs root for its network namespace and tap device.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

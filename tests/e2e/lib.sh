@@ -323,6 +323,10 @@ e2e_stage_image() {
         "::1		localhost ip6-localhost ip6-loopback" "" "127.0.1.1	rootfarm-e2e" \
         > "$stage/root/etc/hosts"
     e2e_build_package "$stage/root/e2e/pkg"
+    # Conformance suites built by conformance.sh, for rootfarm.e2e.workload=suite.
+    if [ -n "${ROOTFARM_E2E_CONFORMANCE:-}" ]; then
+        cp -a "$ROOTFARM_E2E_CONFORMANCE" "$stage/root/e2e/suite"
+    fi
     rm -rf "$stage/root/boot/firmware"
     mkdir -p "$stage/root/boot/firmware"
     e2e_write_boot "$stage/boot" / "$@"

@@ -10,7 +10,7 @@
 #
 #   run.sh [--variant busybox|debootstrap] [--rootfarm BIN] [--size MB] [--restart]
 #          [--restart-boot] [--persist] [--second-vm] [--reset] [--timeout S]
-#          [--overall S] [--log-level L] [--keep] [--trace FILE]
+#          [--overall S] [--log-level L] [--keep] [--trace FILE] [--suite]
 #
 #   --restart       kill -9 and restart the server while the VM's workload runs (files held
 #                   open, a big write in flight); the VM must carry on and pass
@@ -26,6 +26,9 @@
 #                   so FILE holds the NFS calls of a plain boot to multi-user.target and its
 #                   shutdown, in the bench's trace format, under a header saying how it was made
 #                   (the other boot options are refused)
+#   --suite         run the conformance suites conformance.sh built (in $ROOTFARM_E2E_CONFORMANCE)
+#                   instead of the self-test's workload; with --restart the server is killed
+#                   while they run (only --restart and --restart-boot go with it)
 # After the first VM, `rootfarm client diff` must show the self-test's changes.
 # Exit status 0 only when every boot printed "ROOTFARM-E2E: PASS" and every check held.
 set -euo pipefail
@@ -42,6 +45,7 @@ reset=0
 timeout_s=300
 log_level=info
 trace_out=""
+suite=0
 args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
         --log-level) log_level="$2"; shift 2 ;;
         --keep) E2E_KEEP=1; shift ;;
         --trace) trace_out="$2"; shift 2 ;;
+        --suite) suite=1; shift ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -69,6 +74,13 @@ if [ -n "$trace_out" ]; then
     [ $((restart + restart_boot + persist + second_vm + reset)) -eq 0 ] ||
         { echo "run.sh: --trace records one plain boot: no restart/persist/VM options" >&2; exit 2; }
     trace_out="$(realpath -m "$trace_out")"
+fi
+
+if [ "$suite" -eq 1 ]; then
+    [ -z "$trace_out" ] && [ $((persist + second_vm + reset)) -eq 0 ] ||
+        { echo "run.sh: --suite boots once: no --trace, --persist, --second-vm or --reset" >&2; exit 2; }
+    [ -d "${ROOTFARM_E2E_CONFORMANCE:-}" ] ||
+        { echo "run.sh: --suite needs the suites conformance.sh builds" >&2; exit 2; }
 fi
 
 t0=$(date +%s)
@@ -85,6 +97,7 @@ if [ -n "$trace_out" ]; then
     kernel_args+=(rootfarm.e2e.workload=none)
 else
     e2e_write_config "$log_level"
+    [ "$suite" -eq 0 ] || kernel_args+=(rootfarm.e2e.workload=suite)
 fi
 t=$(date +%s)
 e2e_stage_image "$cache" "$variant" "${kernel_args[@]}"
@@ -134,6 +147,8 @@ boot() {
         rc=1
     fi
     state_line="$(grep -a "ROOTFARM-E2E: STATE" "$console" | head -n1 | tr -d '\r' || true)"
+    # The conformance suites' report, test by test, pass or fail.
+    [ "$suite" -eq 0 ] || grep -a "ROOTFARM-E2E: \(SUITE\|  \)" "$console" | tr -d '\r' >&2 || true
     if [ $rc -eq 0 ] && grep -aq "ROOTFARM-E2E: PASS" "$console"; then
         e2e_log "[$label] PASS in $(($(date +%s) - t)) s; ${state_line#ROOTFARM-E2E: }"
     else
@@ -143,9 +158,9 @@ boot() {
         tail -n 40 "$E2E_SERVE_LOG" >&2
         return 1
     fi
-    [ -n "$trace_out" ] || grep -aq "ROOTFARM-E2E: DPKG ok" "$console" ||
+    [ -n "$trace_out" ] || [ "$suite" -eq 1 ] || grep -aq "ROOTFARM-E2E: DPKG ok" "$console" ||
         fail_check "[$label] dpkg -i was not run"
-    if [ -z "$trace_out" ]; then
+    if [ -z "$trace_out" ] && [ "$suite" -eq 0 ]; then
         grep -aq "ROOTFARM-E2E: PERMISSIONS ok" "$console" ||
             fail_check "[$label] the unprivileged SETATTR checks did not run"
         local seek_line
@@ -186,8 +201,9 @@ fi
 e2e_stop_server
 "$rootfarm" --config "$E2E_CONFIG" client diff "$E2E_MAC1" > "$E2E_WORK/diff.txt" 2>&1 \
     || fail_check "rootfarm client diff $E2E_MAC1 failed: $(head -n3 "$E2E_WORK/diff.txt")"
-for path in /etc/rootfarm-e2e-changed /var/lib/rootfarm-e2e/boots /e2e/delete-me \
-    /root/e2e-work/h2; do
+changed=(/etc/rootfarm-e2e-changed /var/lib/rootfarm-e2e/boots /e2e/delete-me /root/e2e-work/h2)
+[ "$suite" -eq 0 ] || changed=(/root/suite-cthon-special/holey)
+for path in "${changed[@]}"; do
     grep -q -- "$path" "$E2E_WORK/diff.txt" || fail_check "client diff does not mention $path"
 done
 e2e_log "rootfarm client diff $E2E_MAC1: $(wc -l < "$E2E_WORK/diff.txt") lines"
