@@ -394,14 +394,16 @@ TEST(Loop, MayBeDestroyedAsSoonAsRunReturnsWhileStopIsStillWakingIt) {
         int reused = -1;
         std::thread t([&] {
             auto loop = Loop::create();
-            ASSERT_TRUE(loop.ok());
-            made.set_value(loop->get());
+            made.set_value(loop.ok() ? loop->get() : nullptr);
+            if (!loop.ok()) return;
             (*loop)->run();
             loop->reset();
             reused = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         });
-        made.get_future().get()->stop();
+        Loop* loop = made.get_future().get();
+        if (loop) loop->stop();
         t.join();
+        ASSERT_NE(loop, nullptr) << "no io_uring";
         uint64_t value = 0;
         EXPECT_EQ(::read(reused, &value, sizeof value), -1) << "a stale wake-up landed";
         ::close(reused);
