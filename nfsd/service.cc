@@ -231,8 +231,7 @@ uint64_t new_write_verifier() {
 }  // namespace
 
 Service::Service(const Config& config, Clients& clients)
-    : config_(config),
-      clients_(clients),
+    : clients_(clients),
       mount_(config.nfs, clients),
       portmap_(std::make_shared<PortmapTable>(std::vector<Mapping>{})),
       write_verifier_(new_write_verifier()),

@@ -77,7 +77,6 @@ class Service {
     // Runs work on pool_ and sends its reply with `respond` on the loop `replies` leads to.
     Offload offload_to_pool(std::shared_ptr<ReplyChannel> replies, Responder respond);
 
-    const Config& config_;
     Clients& clients_;
     MountService mount_;
     Drc drc_;
