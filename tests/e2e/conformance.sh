@@ -10,8 +10,8 @@
 #   conformance.sh --cthon DIR --pjdfstest DIR [--rootfarm BIN] [--restart] [--timeout S]
 #
 # --restart: kill -9 and restart the server once cthon's basic tests passed, while the rest run.
-# Without --cthon/--pjdfstest, $ROOTFARM_CTHON_SRC and $ROOTFARM_PJDFSTEST_SRC; when neither
-# names a directory it exits 77 (ctest's "skipped": label `conformance`, not in the default run).
+# Without --cthon/--pjdfstest, $ROOTFARM_CTHON_SRC and $ROOTFARM_PJDFSTEST_SRC; when neither is
+# set it exits 77 (ctest's "skipped": label `conformance`, not in the default run).
 # Needs root, gcc and what run.sh needs. Exit status 0 only when every test passed, apart from
 # the two that every NFSv3 server fails through this client (suite-run.sh says which and why).
 set -euo pipefail

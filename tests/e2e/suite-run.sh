@@ -19,6 +19,15 @@ t0=$(date +%s)
 at() { echo "at $(($(date +%s) - t0)) s"; }
 suite=/e2e/suite
 failed=""
+# run_test GROUP NAME COMMAND...: one test, its output shown only when it fails.
+run_test() {
+    group=$1
+    name=$2
+    shift 2
+    if "$@" > /tmp/suite.out 2>&1; then r=ok; else r=FAIL; failed="$failed $group/$name"; fi
+    [ $r = ok ] || sed 's/^/ROOTFARM-E2E:   /' /tmp/suite.out | tail -n 20
+    say "SUITE $group $name $r $(at)"
+}
 
 # --- cthon04 basic (its runtests, test by test) ---------------------------------------------
 NFSTESTDIR=/root/suite-cthon-basic
@@ -27,9 +36,7 @@ rm -rf "$NFSTESTDIR" && mkdir -p "$NFSTESTDIR"
 cd "$suite/cthon/basic" || exit 1
 for t in test1 test2 test3 test4 test5 test6 test7 test8 test9; do
     # -t: timing output only, no interactive pause
-    if ./$t -t > /tmp/suite.out 2>&1; then r=ok; else r=FAIL; failed="$failed cthon/$t"; fi
-    [ $r = ok ] || sed 's/^/ROOTFARM-E2E:   /' /tmp/suite.out | tail -n 20
-    say "SUITE cthon-basic $t $r $(at)"
+    run_test cthon-basic $t ./$t -t
 done
 
 # The rest runs while the harness may restart the server.
@@ -42,10 +49,7 @@ umask 0
 for t in "op_unlk" "op_ren" "op_chmod" "dupreq 100 testfile" "excltest" "negseek testfile" \
     "rename 100" "truncate" "holey" "nfsidem 50 testdir" "rewind" "telldir" "freesp" \
     "bigfile -s 30 bigfile.a" "bigfile2 bigfile.b"; do
-    name=${t%% *}
-    if TMPDIR= ./$t > /tmp/suite.out 2>&1; then r=ok; else r=FAIL; failed="$failed cthon/$name"; fi
-    [ $r = ok ] || sed 's/^/ROOTFARM-E2E:   /' /tmp/suite.out | tail -n 20
-    say "SUITE cthon-special $name $r $(at)"
+    run_test cthon-special "${t%% *}" env TMPDIR= ./$t
 done
 umask 022
 
