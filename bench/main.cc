@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
+#include "bench/echo_floor.h"
 #include "bench/flood.h"
 #include "bench/report.h"
 #include "bench/soak.h"
@@ -233,6 +235,29 @@ int main(int argc, char** argv) {
         add_targets(micro, mt);
     };
     add_report(mnfs);
+
+    // echo-server / micro-echo: the floor under a call/reply (bench/echo_floor.h)
+    rb::EchoSizes esizes;
+    std::string elisten = "127.0.0.1:7049", etarget = "127.0.0.1:7049";
+    auto* eserve = app.add_subcommand(
+        "echo-server",
+        "the cheapest call/reply server: one blocking thread per TCP connection reads a call "
+        "and writes a reply of fixed sizes, until killed");
+    eserve->add_option("--listen", elisten, "ADDR:PORT")->capture_default_str();
+    auto* mecho = app.add_subcommand(
+        "micro-echo", "call/reply round trips against echo-server: the floor under micro-nfs");
+    mecho->add_option("--echo", etarget, "echo-server ADDR:PORT")->capture_default_str();
+    mecho->add_option("--threads", mthreads, "connections in parallel")->capture_default_str();
+    mecho->add_option("--seconds", secs)->capture_default_str();
+    for (auto* a : {eserve, mecho}) {
+        a->add_option("--call-bytes", esizes.call, "bytes of each call (a GETATTR's)")
+            ->check(CLI::Range(1, 1 << 20))
+            ->capture_default_str();
+        a->add_option("--reply-bytes", esizes.reply, "bytes of each reply (a GETATTR's)")
+            ->check(CLI::Range(1, 1 << 20))
+            ->capture_default_str();
+    }
+    add_report(mecho);
 
     // micro-tftp
     auto* mtftp = app.add_subcommand("micro-tftp", "concurrent whole-file TFTP transfers");
@@ -464,6 +489,24 @@ int main(int argc, char** argv) {
         return rep->pass ? 0 : 1;
     }
 
+    if (*eserve) {
+        Ipv4 a;
+        uint16_t port;
+        if (!parse_endpoint(elisten, 7049, a, port)) {
+            std::cerr << "bad --listen " << elisten << "\n";
+            return 2;
+        }
+        auto fd = rb::echo_listen(a, port);
+        if (!fd) {
+            std::cerr << "echo-server: cannot listen on " << elisten << ": " << fd.error().message()
+                      << "\n";
+            return 1;
+        }
+        rb::echo_serve(*fd, esizes);
+        std::cerr << "echo-server: accept: " << std::strerror(errno) << "\n";
+        return 1;
+    }
+
     if (*close)
         return close_trace_file(close_in, close_root, close_out.empty() ? close_in : close_out);
 
@@ -565,6 +608,22 @@ int main(int argc, char** argv) {
             return r ? static_cast<int64_t>(*r) : -1;
         });
         if (proc == rb::Proc::kRead) bytes = ops * read_count;
+    } else if (*mecho) {
+        Ipv4 a;
+        uint16_t port;
+        if (!parse_endpoint(etarget, 7049, a, port)) {
+            std::cerr << "bad --echo " << etarget << "\n";
+            return 2;
+        }
+        const sockaddr_in server = rootfarm::make_sockaddr(a, port);
+        mode = "echo-" + std::to_string(esizes.call) + "-" + std::to_string(esizes.reply);
+        std::tie(ops, failed) = run_parallel(mthreads, [&](uint32_t i) -> int64_t {
+            auto r = rb::echo_micro(Ipv4{base.source_base.value + i}, server, esizes, secs);
+            if (!r) {
+                std::cerr << "micro-echo: connection " << i << ": " << r.error().message() << "\n";
+            }
+            return r ? static_cast<int64_t>(*r) : -1;
+        });
     } else if (*mtftp) {
         mode = "tftp-" + std::to_string(tn) + "x";
         std::vector<Ipv4> sources;
