@@ -91,4 +91,20 @@ grep -q '"failed_boots": 2' "$work/limit.json" || fail "time limit: not both boo
     fail "time limit: the failure is not reported"
 [[ $(grep -c '"nfs_calls": [1-9][0-9]*, "nfs_resolve' "$work/limit.json") == 2 ]] ||
     fail "time limit: the partial replays are not reported"
+# 4. The floor: micro-echo against echo-server reports round trips and the server's CPU (bench/
+#    compare's floor rows are computed from exactly these two numbers).
+"$bench" echo-server --listen 127.0.0.1:$((base + 6)) &
+echo_pid=$!
+for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$((base + 6))) 2>/dev/null && break
+    sleep 0.1
+done
+status=0
+timeout 30 "$bench" micro-echo --echo 127.0.0.1:$((base + 6)) --threads 2 --seconds 0.5 \
+    --server-pid "$echo_pid" --json "$work/echo.json" >/dev/null || status=$?
+kill "$echo_pid"
+wait "$echo_pid" 2>/dev/null || true
+[[ $status == 0 ]] || fail "micro-echo exited $status"
+grep -q '"ops": [1-9][0-9]*, "failed_workers": 0' "$work/echo.json" || fail "micro-echo: no round trips"
+grep -q '"server_cpu_s": [0-9.]*[1-9]' "$work/echo.json" || fail "micro-echo: no server CPU time"
 echo "PASS"
