@@ -279,6 +279,7 @@ Result<std::unique_ptr<CommitLog>> CommitLog::open(Env& env, const std::filesyst
         log->current_ = std::move(*first);
     }
     log->checkpointer_ = std::thread([l = log.get()] { l->run_checkpoints(); });
+    log->syncer_ = std::thread([l = log.get()] { l->run_syncs(); });
     return log;
 }
 
@@ -286,6 +287,7 @@ CommitLog::CommitLog(Env& env, std::filesystem::path dir, int lock_fd, CommitLog
     : env_(env), dir_(std::move(dir)), lock_fd_(lock_fd), options_(options) {}
 
 CommitLog::~CommitLog() {
+    stop_syncs();
     {
         MutexLock lock(mu_);
         stopping_ = true;
@@ -399,28 +401,102 @@ Result<void> CommitLog::wait_durable(uint64_t position) {
             cv_.wait(lock);
             continue;
         }
-        // Become the leader: one fdatasync for every record appended so far, by any client.
-        syncing_ = true;
-        uint64_t target = appended_;
-        int fd = current_->fd;
-        std::filesystem::path path = current_->path;
-        lock.unlock();
-        if (auto hook = Journal::global_sync_hook()) hook();
-        Result<void> r = env_.fdatasync(fd, path);
-        lock.lock();
-        syncing_ = false;
-        ++syncs_;
-        if (!r.ok()) {
-            // As a journal's (store/journal.h): after a failed fdatasync nothing later can be
-            // promised. Logged once; every waiter gets the same error.
-            failed_ = r.failure();
-            store_log().error("commit log stopped: {}", r.message());
-        } else {
-            durable_ = std::max(durable_, target);
-        }
-        cv_.notify_all();
+        lead_sync(lock);
     }
     return {};
+}
+
+void CommitLog::lead_sync(MutexLock& lock) {
+    // The leader: one fdatasync for every record appended so far, by any client.
+    syncing_ = true;
+    uint64_t target = appended_;
+    int fd = current_->fd;
+    std::filesystem::path path = current_->path;
+    lock.unlock();
+    if (auto hook = Journal::global_sync_hook()) hook();
+    Result<void> r = env_.fdatasync(fd, path);
+    lock.lock();
+    syncing_ = false;
+    ++syncs_;
+    if (!r.ok()) {
+        // As a journal's (store/journal.h): after a failed fdatasync nothing later can be
+        // promised. Logged once; every waiter gets the same error.
+        failed_ = r.failure();
+        store_log().error("commit log stopped: {}", r.message());
+    } else {
+        durable_ = std::max(durable_, target);
+    }
+    cv_.notify_all();
+    // when_durable()'s waiters this sync covered are answered by the sync thread.
+    sync_cv_.notify_all();
+}
+
+void CommitLog::when_durable(uint64_t position, Done done) {
+    Result<void> now;
+    bool wait = false;
+    {
+        MutexLock lock(mu_);
+        if (durable_ < position) {
+            if (failed_.code()) {
+                now = failed_;
+            } else if (stop_syncs_) {
+                wait = true;  // no sync thread any more
+            } else {
+                async_.emplace_back(position, std::move(done));
+                sync_cv_.notify_one();
+                return;
+            }
+        }
+    }
+    if (wait) now = wait_durable(position);
+    done(now);
+}
+
+void CommitLog::stop_syncs() {
+    {
+        // The sync thread answers every waiter it holds before it ends.
+        MutexLock lock(mu_);
+        stop_syncs_ = true;
+        sync_cv_.notify_all();
+    }
+    if (syncer_.joinable()) syncer_.join();
+}
+
+void CommitLog::run_syncs() {
+    MutexLock lock(mu_);
+    for (;;) {
+        // Answer the waiters already covered (or failed), outside the lock, in their order.
+        // Records durable before the log failed stay promised.
+        const bool failed = failed_.code() != std::error_code{};
+        std::vector<std::pair<Done, Result<void>>> ready;
+        size_t n = 0;
+        for (; n < async_.size() && (failed || async_[n].first <= durable_); ++n) {
+            ready.emplace_back(std::move(async_[n].second), async_[n].first <= durable_
+                                                                ? Result<void>()
+                                                                : Result<void>(failed_));
+        }
+        if (n > 0) {
+            async_.erase(async_.begin(), async_.begin() + static_cast<ptrdiff_t>(n));
+            lock.unlock();
+            for (auto& [done, result] : ready) done(result);
+            // What the callbacks hold (a view, a reply) goes before the lock is taken again.
+            ready.clear();
+            lock.lock();
+            continue;
+        }
+        if (async_.empty()) {
+            if (stop_syncs_) return;
+            sync_cv_.wait(lock);
+            continue;
+        }
+        // Waiters the log has not covered yet: sync for them, unless a sync is under way
+        // (its leader wakes us when it is done).
+        if (syncing_) {
+            sync_cv_.wait(lock);
+            continue;
+        }
+        lead_sync(lock);
+    }
 }
 
 Result<void> CommitLog::checkpoint() {
@@ -460,6 +536,7 @@ Result<void> CommitLog::checkpoint() {
             store_log().error("commit log stopped: {}", r.message());
         }
         cv_.notify_all();
+        sync_cv_.notify_all();  // when_durable()'s waiters this sync covered
     }
     if (!r.ok()) return r;
     {
@@ -491,6 +568,7 @@ Result<void> CommitLog::checkpoint() {
         failed_ = r.failure();
         store_log().error("commit log stopped: checkpoint: {}", r.message());
         cv_.notify_all();
+        sync_cv_.notify_all();  // when_durable()'s waiters get the error
     }
     return r;
 }

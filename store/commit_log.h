@@ -36,12 +36,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "core/mutex.h"
 #include "core/result.h"
@@ -107,6 +109,18 @@ class CommitLog {
     // Returns once every record up to `position` is on stable storage (one fdatasync for all
     // records appended meanwhile). After a failed fdatasync every later call fails.
     Result<void> wait_durable(uint64_t position);
+    // The same without a waiting thread: calls `done` once every record up to `position` is on
+    // stable storage, or with the error that stopped the log. At once, on this thread, when it
+    // already is; else on the log's sync thread, after the fdatasync that covers it (which the
+    // sync thread makes unless a waiter of wait_durable() already is). `done` must be quick
+    // and must not wait for the log. A log being destroyed first calls every `done` it holds.
+    using Done = std::function<void(Result<void>)>;
+    void when_durable(uint64_t position, Done done);
+    // Answers when_durable()'s waiters and ends the sync thread; later calls of when_durable()
+    // wait on the caller's thread. The store calls it as it closes: a callback must never drop
+    // the last hold on the log (through a view it keeps) on the sync thread, which the log's
+    // destructor joins.
+    void stop_syncs();
     // Makes every record appended so far durable where it belongs (journals, data files) and
     // removes the log files that held it.
     Result<void> checkpoint();
@@ -123,7 +137,12 @@ class CommitLog {
     Result<std::unique_ptr<File>> make_file(uint64_t seq);
     // Writes `record` at the end of the current file.
     Result<void> append_locked(std::string_view record) REQUIRES(mu_);
+    // One fdatasync for every record appended so far, with mu_ released meanwhile; wakes the
+    // waiters of both kinds. The caller holds mu_ and no sync is under way.
+    void lead_sync(MutexLock& lock) REQUIRES(mu_);
     void run_checkpoints();
+    // The sync thread: syncs for when_durable()'s waiters and calls them.
+    void run_syncs();
 
     Env& env_;
     const std::filesystem::path dir_;
@@ -144,6 +163,11 @@ class CommitLog {
     uint64_t checkpoint_syncs_ GUARDED_BY(mu_) = 0;
     bool stopping_ GUARDED_BY(mu_) = false;
     std::thread checkpointer_;
+    // when_durable()'s waiters, in the order they came (positions only grow).
+    std::vector<std::pair<uint64_t, Done>> async_ GUARDED_BY(mu_);
+    CondVar sync_cv_;
+    bool stop_syncs_ GUARDED_BY(mu_) = false;
+    std::thread syncer_;
 };
 
 // Tests: replays the log files under <state_dir>/commit-log without a process lock (what open()

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -279,6 +281,159 @@ TEST_F(CommitLogTest, ASecondStoreOnTheSameStateDirectoryKeepsItsHandsOffTheLog)
     EXPECT_GT(static_cast<ClientViewImpl&>(*other).journal_syncs(), 0u);
     ASSERT_TRUE(v->mkdir(v->root(), "still-served", {}, {}).ok());
     EXPECT_EQ(static_cast<ClientViewImpl&>(*v).journal_syncs(), 0u);
+}
+
+namespace deferred {
+
+// Holds every log sync until released (the journal's global sync hook runs inside each).
+std::mutex g_gate_mu;
+std::condition_variable g_gate_cv;
+bool g_gate_open = true;
+int g_gate_entered = 0;
+
+void gate_hook() {
+    std::unique_lock lock(g_gate_mu);
+    ++g_gate_entered;
+    g_gate_cv.notify_all();
+    g_gate_cv.wait_for(lock, std::chrono::seconds(30), [] { return g_gate_open; });
+}
+void close_gate() {
+    std::lock_guard lock(g_gate_mu);
+    g_gate_open = false;
+    g_gate_entered = 0;
+}
+void open_gate() {
+    std::lock_guard lock(g_gate_mu);
+    g_gate_open = true;
+    g_gate_cv.notify_all();
+}
+bool gate_entered() {
+    std::unique_lock lock(g_gate_mu);
+    return g_gate_cv.wait_for(lock, std::chrono::seconds(10), [] { return g_gate_entered > 0; });
+}
+
+// Regular files under every client's objects/ (the data files).
+size_t data_files(const std::filesystem::path& state) {
+    size_t n = 0;
+    for (const auto& c : std::filesystem::directory_iterator(state / "clients")) {
+        if (!std::filesystem::is_directory(c.path() / "objects")) continue;
+        for (const auto& f : std::filesystem::directory_iterator(c.path() / "objects")) {
+            n += f.is_regular_file();
+        }
+    }
+    return n;
+}
+
+struct GateGuard {
+    GateGuard() {
+        close_gate();
+        Journal::set_global_sync_hook(&gate_hook);
+    }
+    ~GateGuard() {
+        open_gate();
+        Journal::set_global_sync_hook(nullptr);
+    }
+};
+
+}  // namespace deferred
+
+TEST_F(CommitLogTest, ADeferredMutationIsAnsweredOnlyOnceTheSyncThatCoversItIsDone) {
+    std::unique_ptr<Store> store = open(Env::Default());
+    std::shared_ptr<ClientView> view = *store->view(mac(1), "pi");
+    ASSERT_TRUE(view->defers_durability());
+    deferred::GateGuard gate;
+    std::promise<bool> answered;
+    std::future<bool> answer = answered.get_future();
+    {
+        Deferred d;
+        ASSERT_TRUE(view->mkdir(view->root(), "a", {}, {}).ok());
+        EXPECT_TRUE(d.pending());
+        EXPECT_FALSE(d.would_block());
+        d.when_durable([&](Result<void> r) { answered.set_value(r.ok()); });
+    }
+    // Applied at once (the next call sees it), answered only after the log's sync.
+    EXPECT_TRUE(exists(*view, "/a"));
+    ASSERT_TRUE(deferred::gate_entered());
+    EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+    deferred::open_gate();
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(answer.get());
+}
+
+TEST_F(CommitLogTest, ADeferredRemoveDropsTheDataFileOnlyOnceTheRemovalIsDurable) {
+    std::unique_ptr<Store> store = open(Env::Default());
+    std::shared_ptr<ClientView> view = *store->view(mac(1), "pi");
+    Result<NewObject> f = view->create(view->root(), "f", {});
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(write_at(*view, f->id, 0, "data").ok());
+    const size_t before = deferred::data_files(state());
+    ASSERT_GE(before, 1u);
+    deferred::GateGuard gate;
+    std::promise<bool> answered;
+    std::future<bool> answer = answered.get_future();
+    {
+        Deferred d;
+        ASSERT_TRUE(view->remove(view->root(), "f").ok());
+        d.when_durable([&](Result<void> r) { answered.set_value(r.ok()); });
+    }
+    ASSERT_TRUE(deferred::gate_entered());
+    // Gone from the view, but its data stays until the removal is durable: a crash now
+    // replays a journal where the file still exists, and it must still have its bytes.
+    EXPECT_FALSE(exists(*view, "/f"));
+    EXPECT_EQ(deferred::data_files(state()), before);
+    deferred::open_gate();
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(answer.get());
+    EXPECT_EQ(deferred::data_files(state()), before - 1);
+}
+
+TEST_F(CommitLogTest, UnderADeferredWhatWouldBlockIsRefusedAndChangesNothing) {
+    std::unique_ptr<Store> store = open(Env::Default());
+    std::shared_ptr<ClientView> view = *store->view(mac(1), "pi");
+    Result<NewObject> f = view->create(view->root(), "f", {});
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(write_at(*view, f->id, 0, "data").ok());
+    const ObjectId image_file = walk(*view, "/etc/hostname");
+    SetAttrArgs cut;
+    cut.size = 1;
+    auto refused = [](auto r, const Deferred& d) {
+        return !r.ok() && r.error() == std::errc::operation_would_block && d.would_block();
+    };
+    {
+        Deferred d;
+        EXPECT_TRUE(refused(view->setattr(f->id, cut), d));  // cuts and syncs a data file
+    }
+    {
+        Deferred d;
+        EXPECT_TRUE(refused(view->setattr(image_file, cut), d));  // copies the image file up
+    }
+    {
+        Deferred d;
+        EXPECT_TRUE(refused(view->begin_write(f->id), d));
+        EXPECT_FALSE(d.pending());
+    }
+    EXPECT_EQ(view->getattr(f->id)->size, 4u);
+    EXPECT_EQ(read_all(*view, image_file), "pi\n");
+    // Without a Deferred the same calls run (and wait) as ever.
+    EXPECT_TRUE(view->setattr(f->id, cut).ok());
+    EXPECT_EQ(view->getattr(f->id)->size, 1u);
+}
+
+TEST_F(CommitLogTest, DeferredCallsGetTheErrorWhenTheLogsSyncFails) {
+    FaultEnv env(dir_.path());
+    std::unique_ptr<Store> store = open(&env);
+    std::shared_ptr<ClientView> view = *store->view(mac(1), "pi");
+    env.fail_nth(FaultEnv::Kind::kSync, 1, EIO);
+    std::promise<bool> answered;
+    std::future<bool> answer = answered.get_future();
+    {
+        Deferred d;
+        ASSERT_TRUE(view->mkdir(view->root(), "a", {}, {}).ok());
+        d.when_durable([&](Result<void> r) { answered.set_value(r.ok()); });
+    }
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_FALSE(answer.get());
+    env.clear_faults();
 }
 
 }  // namespace

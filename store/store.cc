@@ -28,6 +28,11 @@ class StoreImpl final : public Store {
   public:
     StoreImpl(StoreOptions options, HandleKey key, std::shared_ptr<CommitLog> log)
         : options_(std::move(options)), key_(std::move(key)), log_(std::move(log)) {}
+    // Deferred waits are answered now, while this store still holds the log (CommitLog::
+    // stop_syncs); views that outlive it wait for the log on their own threads.
+    ~StoreImpl() override {
+        if (log_) log_->stop_syncs();
+    }
 
     std::vector<std::string> images() const override {
         std::vector<std::string> out;

@@ -187,15 +187,59 @@ struct GeneratedFile {
     bool keep = false;
 };
 
+class CommitLog;
+
+// Durability its caller waits for by callback instead of a blocked thread.
+//
+// While a Deferred is alive on a thread, a namespace operation or a setattr of a view called on
+// that thread (with the store's commit log: StoreOptions::commit_log) returns once its records
+// are applied and logged, without waiting for them to be durable; the Deferred holds what to
+// wait for, and the steps that must follow durability (dropping a removed file's data). A
+// call that would block on more than that (copying an image file up, cutting a data file, a
+// compaction, a write) fails with EWOULDBLOCK before it changes anything, and would_block()
+// says so: run it again without a Deferred, on a thread that may block. Without a commit log,
+// calls wait as they do without a Deferred.
+class Deferred {
+  public:
+    Deferred();
+    ~Deferred();
+    Deferred(const Deferred&) = delete;
+    Deferred& operator=(const Deferred&) = delete;
+
+    // The innermost Deferred alive on this thread, or nullptr.
+    static Deferred* current();
+
+    // Calls made under it logged records that are not known to be durable.
+    bool pending() const { return position_ != 0; }
+    // A call refused with EWOULDBLOCK.
+    bool would_block() const { return would_block_; }
+    // Calls `done` once every record of the calls made under it is durable and the steps
+    // that follow have run, or with the error that stopped the commit log (nothing of the
+    // calls is promised then): at once when nothing is pending, else from the commit log's
+    // sync thread. `done` must be quick (post the reply to where it goes).
+    void when_durable(std::function<void(Result<void>)> done);
+
+  private:
+    friend class ClientViewImpl;
+    Deferred* outer_;
+    std::shared_ptr<CommitLog> log_;
+    uint64_t position_ = 0;
+    std::vector<std::function<void()>> after_;
+    bool would_block_ = false;
+};
+
 // One client's merged, writable view of its image. Thread-safe: calls may come from every NFS
 // and TFTP worker at once. Every namespace operation and setattr is on stable storage (journal
-// fdatasync'ed, group-committed with concurrent callers) before it returns.
+// fdatasync'ed, group-committed with concurrent callers) before it returns, or, under a
+// Deferred, before the Deferred's callback runs.
 class ClientView {
   public:
     virtual ~ClientView() = default;
 
     virtual const MacAddr& mac() const = 0;
     virtual const std::string& image() const = 0;
+    // Whether its mutations can leave their wait for durability to a Deferred (above).
+    virtual bool defers_durability() const { return false; }
     virtual ObjectId root() const = 0;
     // The directory where the boot tree is mounted in this view (e.g. /boot/firmware); the TFTP
     // server serves files below it.

@@ -5,8 +5,8 @@
 //
 // Locking: one shared_mutex per view. Reads take it shared. A mutation takes it exclusive,
 // checks, applies its operations in memory and appends them to the journal, then releases it
-// and waits for the journal's group commit before returning, so concurrent mutations of one
-// client share an fdatasync.
+// and waits for the journal's group commit before returning (or leaves that wait to a
+// store::Deferred), so concurrent mutations of one client share an fdatasync.
 
 #include <atomic>
 #include <filesystem>
@@ -25,7 +25,8 @@
 
 namespace rootfarm::store {
 
-class ClientViewImpl final : public ClientView {
+class ClientViewImpl final : public ClientView,
+                             public std::enable_shared_from_this<ClientViewImpl> {
   public:
     // The view of `mac` with its delta in `dir` (created if missing, replayed if present). Its
     // files are written through `env`, which must outlive the view. With `log`, its journal
@@ -56,6 +57,7 @@ class ClientViewImpl final : public ClientView {
     Result<void> compact();
 
     const MacAddr& mac() const override { return mac_; }
+    bool defers_durability() const override { return log_ != nullptr && !read_only_; }
     const std::string& image() const override;
     ObjectId root() const override;
     ObjectId boot_root() const override;
@@ -156,9 +158,17 @@ class ClientViewImpl final : public ClientView {
     void drop_data_file(ObjectId id);
 
     // Runs body(position) with mu_ held exclusively, then, with mu_ released, waits until the
-    // journal holds everything up to `position` (0: nothing to wait for).
+    // journal holds everything up to `position` (0: nothing to wait for); under a Deferred
+    // (store.h) it hands `position` to the Deferred instead.
     template <class T, class F>
     Result<T> mutate(F&& body);
+    // The Deferred the calls of this thread report to, when this view can defer (it has the
+    // commit log, whose sync thread completes deferred waits).
+    Deferred* deferring() const { return log_ ? Deferred::current() : nullptr; }
+    // Refuses a call that would block under `d` with EWOULDBLOCK (Deferred::would_block()).
+    static std::error_code would_block(Deferred& d);
+    // Runs `step` once the calls so far are durable: now, unless they are deferred.
+    void after_durable(std::function<void()> step);
 
     // Appends `ops` to the journal (with `write`'s bytes, to the commit log) and applies them;
     // returns the position to wait for.
@@ -218,6 +228,12 @@ Result<T> ClientViewImpl::mutate(F&& body) {
     if (!r.ok() || position == 0) return r;
     std::shared_ptr<Journal> journal = journal_;
     lock.unlock();
+    if (Deferred* d = deferring()) {
+        // The journal's positions are the commit log's (Journal::append with a log).
+        d->log_ = log_;
+        d->position_ = std::max(d->position_, position);
+        return r;
+    }
     Result<void> w = wait(journal, position);
     if (!w.ok()) return w.error();
     return r;

@@ -74,6 +74,8 @@ Result<void> ClientViewImpl::write_data(ObjectId id, const WriteTarget& target, 
 }
 
 Result<WriteTarget> ClientViewImpl::begin_write(ObjectId id) {
+    // Copy-ups, data syncs: never under a Deferred (store.h).
+    if (Deferred* d = deferring()) return would_block(*d);
     return mutate<WriteTarget>([&](uint64_t& position) -> Result<WriteTarget> {
         std::optional<Obj> o = find(id);
         if (!o) return errno_error(ESTALE);
@@ -133,6 +135,8 @@ Result<Attr> ClientViewImpl::end_write(ObjectId id, uint64_t offset, uint64_t co
 
 Result<Attr> ClientViewImpl::finish_write(ObjectId id, uint64_t offset, uint64_t count, bool stable,
                                           const std::string_view* logged) {
+    // Copy-ups, data syncs: never under a Deferred (store.h).
+    if (Deferred* d = deferring()) return would_block(*d);
     std::shared_ptr<BackingFile> file;
     Result<Attr> r = mutate<Attr>([&](uint64_t& position) -> Result<Attr> {
         std::optional<Obj> o = find(id);
@@ -210,6 +214,8 @@ Result<Attr> ClientViewImpl::finish_write(ObjectId id, uint64_t offset, uint64_t
 }
 
 Result<void> ClientViewImpl::commit(ObjectId id) {
+    // Copy-ups, data syncs: never under a Deferred (store.h).
+    if (Deferred* d = deferring()) return would_block(*d);
     if (read_only_) return errno_error(EROFS);
     std::shared_ptr<BackingFile> file;
     std::shared_ptr<Journal> journal;

@@ -60,6 +60,8 @@ Result<void> ClientViewImpl::write_data_file(ObjectId id, std::string_view conte
 }
 
 Result<size_t> ClientViewImpl::generate(std::span<const GeneratedFile> files) {
+    // Copy-ups, data syncs: never under a Deferred (store.h).
+    if (Deferred* d = deferring()) return would_block(*d);
     size_t written = 0;
     Result<void> r = mutate<void>([&](uint64_t& position) -> Result<void> {
         Txn txn(*this);

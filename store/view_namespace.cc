@@ -235,7 +235,9 @@ Result<Wcc> ClientViewImpl::remove(ObjectId dir, std::string_view name) {
     ObjectId gone_data = 0;
     Result<Wcc> r = mutate<Wcc>(
         [&](uint64_t& position) { return remove_name(dir, name, false, position, gone_data); });
-    if (r.ok() && gone_data != 0) drop_data_file(gone_data);
+    if (r.ok() && gone_data != 0) {
+        after_durable([view = shared_from_this(), gone_data] { view->drop_data_file(gone_data); });
+    }
     return r;
 }
 
@@ -316,7 +318,9 @@ Result<RenameResult> ClientViewImpl::rename(ObjectId from_dir, std::string_view 
         out.to_dir.after = attr_of(*find(to_dir));
         return out;
     });
-    if (r.ok() && gone_data != 0) drop_data_file(gone_data);
+    if (r.ok() && gone_data != 0) {
+        after_durable([view = shared_from_this(), gone_data] { view->drop_data_file(gone_data); });
+    }
     return r;
 }
 
@@ -342,6 +346,8 @@ Result<Wcc> ClientViewImpl::setattr_locked(ObjectId id, const SetAttrArgs& args,
     }
     bool resize = args.size && *args.size != current.size;
     bool lower_data = o->lower && !(o->delta && o->delta->has(DeltaObject::kNew)) && !has_data;
+    // A copy-up, or a data file cut and synced: more than a record's wait.
+    if (Deferred* d = deferring(); d && resize && (lower_data || has_data)) return would_block(*d);
     if (resize && lower_data) {
         // Truncating an image file is a data change: the bytes cut off must read as zeros if
         // the file grows again, so the kept part is copied up.

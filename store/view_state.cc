@@ -226,11 +226,65 @@ Result<std::shared_ptr<ClientViewImpl>> ClientViewImpl::inspect(
     return view;
 }
 
+namespace {
+thread_local Deferred* t_deferred = nullptr;
+}  // namespace
+
+Deferred::Deferred() : outer_(t_deferred) {
+    t_deferred = this;
+}
+
+Deferred::~Deferred() {
+    t_deferred = outer_;
+}
+
+Deferred* Deferred::current() {
+    return t_deferred;
+}
+
+void Deferred::when_durable(std::function<void(Result<void>)> done) {
+    if (!pending()) {
+        done({});
+        return;
+    }
+    log_->when_durable(position_,
+                       [after = std::move(after_), done = std::move(done)](Result<void> r) mutable {
+                           if (r.ok()) {
+                               for (auto& step : after) step();
+                           }
+                           done(std::move(r));
+                       });
+    position_ = 0;
+    after_.clear();
+}
+
+std::error_code ClientViewImpl::would_block(Deferred& d) {
+    d.would_block_ = true;
+    return errno_error(EWOULDBLOCK);
+}
+
+void ClientViewImpl::after_durable(std::function<void()> step) {
+    Deferred* d = deferring();
+    if (d && d->pending()) {
+        d->after_.push_back(std::move(step));
+    } else {
+        step();
+    }
+}
+
 Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops, LoggedWrite* write) {
     if (!journal_) return errno_error(EROFS);
     // Its failure was logged when it stopped; not again for every call since.
     if (journal_->stopped()) return errno_error(EIO);
-    Result<uint64_t> position = journal_->append(encode_ops(ops), write);
+    std::string record = encode_ops(ops);
+    if (Deferred* d = deferring()) {
+        // The compaction this record would start syncs files and the log's checkpoint: not on
+        // a thread that must not block. Nothing is changed yet.
+        if (journal_->bytes() + record.size() > std::max(compact_bytes_, 2 * snapshot_bytes_)) {
+            return would_block(*d);
+        }
+    }
+    Result<uint64_t> position = journal_->append(record, write);
     if (!position.ok()) return io_failed(position.failure());
     for (const Op& op : ops) state_.apply(op);
     // Not with a logged write: its bytes reach the data file only after this returns, and the
