@@ -6,9 +6,11 @@
 // RFC 1813 requires namespace operations, SETATTR, FILE_SYNC writes and COMMIT to be on stable
 // storage before the reply (docs/pi-boot.md NFS 17): the store's journal fdatasyncs before such a
 // call returns. A profile of a 20-Pi storm had a third of the server's samples in that fdatasync on
-// the worker thread, with every other call on the worker queued behind it. These calls now run
-// on a BlockingPool and their replies come back to the connection's loop through its
-// ReplyChannel.
+// the worker thread, with every other call on the worker queued behind it. Calls that may block
+// (WRITE, COMMIT, and a namespace operation or SETATTR the store refuses to run under a
+// store::Deferred) run on a BlockingPool; the other namespace operations run on the worker and
+// only their replies wait, for the commit log's sync thread. Both come back to the connection's
+// loop through its ReplyChannel.
 
 #include <cstddef>
 #include <deque>

@@ -24,8 +24,9 @@ struct Mapping;
 // Calls one TCP connection may have executing at once. Past this the connection's input is not
 // parsed until replies go out, so a client pipelining thousands of 1 MiB READs cannot make us
 // buffer gigabytes of replies (the kernel keeps up to its slot table, 65536 at most, in flight).
-// It also bounds the calls a connection may have waiting on the blocking pool (blocking.h): a
-// client flooding CREATEs queues at most this many jobs.
+// It also bounds the calls a connection may have waiting on the blocking pool (blocking.h) or
+// for the commit log's sync (store::Deferred): a client flooding CREATEs has at most this many
+// under way.
 inline constexpr int kMaxInFlightPerConnection = 64;
 
 class NfsServer {

@@ -1,8 +1,9 @@
-// Integration: calls that wait for a disk flush (CREATE here) run off the io_uring worker, so
-// a slow fdatasync of one client delays nobody else (blocking.h), and a client flooding such
-// calls queues a bounded number of them. A journal sync is held open deterministically with
-// store::Journal's global sync hook; the server runs ONE worker loop, so without the blocking
-// pool every other call would wait behind the held sync.
+// Integration: calls that wait for a disk flush never hold up the io_uring worker, so a slow
+// fdatasync of one client delays nobody else, and a client flooding such calls has a bounded
+// number of them under way. A CREATE runs on the worker and only its reply waits, for the
+// commit log's sync (store::Deferred); a stable WRITE runs on the blocking pool (blocking.h). A
+// sync is held open deterministically with store::Journal's global sync hook; the server runs
+// ONE worker loop, so a call waiting on it there would hold up every other call.
 
 #include <gtest/gtest.h>
 
@@ -140,8 +141,9 @@ TEST_F(NfsBlocking, RetransmitOfAHeldCreateIsNotRunTwice) {
     auto call = create_call(300, "once");
     ASSERT_TRUE(a.send_record(call));
     ASSERT_TRUE(SyncGate::get().wait_entered(std::chrono::seconds(20)));
-    // docs/pi-boot.md NFS 7: the retransmit, on a new connection, finds the call in progress (dropped);
-    // a later one gets the cached OK, not the EXIST a GUARDED create would give a second run.
+    // docs/pi-boot.md NFS 7: the retransmit, on a new connection, finds the call in progress
+    // (dropped); a later one gets the cached OK, not the EXIST a GUARDED create would give a second
+    // run.
     RawRpc again(config_.nfs.port);
     ASSERT_TRUE(again.send_record(call));
     SyncGate::get().release();
@@ -154,19 +156,69 @@ TEST_F(NfsBlocking, RetransmitOfAHeldCreateIsNotRunTwice) {
     EXPECT_EQ(status(later), kNfs3Ok);
 }
 
-TEST_F(NfsBlocking, AFloodOfCreatesQueuesAtMostOneConnectionsWorth) {
-    RawRpc a(config_.nfs.port);
-    ASSERT_TRUE(a.connected());
-    constexpr int kCalls = 3 * kMaxInFlightPerConnection;
+// The calls of `make(i)`, i = 0..n-1, in records back to back: one send.
+template <class Make>
+std::vector<uint8_t> pipelined(int n, Make make) {
     std::vector<uint8_t> all;
-    for (int i = 0; i < kCalls; ++i) {
-        auto msg = create_call(1000 + i, "f" + std::to_string(i));
+    for (int i = 0; i < n; ++i) {
+        auto msg = make(i);
         uint32_t mark = htonl(0x80000000u | static_cast<uint32_t>(msg.size()));
         auto* m = reinterpret_cast<const uint8_t*>(&mark);
         all.insert(all.end(), m, m + 4);
         all.insert(all.end(), msg.begin(), msg.end());
     }
-    ASSERT_TRUE(a.send_raw(all));
+    return all;
+}
+
+TEST_F(NfsBlocking, AFloodOfCreatesRunsAtMostOneConnectionsWorthWhileTheirSyncIsHeld) {
+    RawRpc a(config_.nfs.port);
+    RawRpc look(config_.nfs.port);
+    ASSERT_TRUE(a.connected() && look.connected());
+    constexpr int kCalls = 3 * kMaxInFlightPerConnection;
+    ASSERT_TRUE(a.send_raw(
+        pipelined(kCalls, [&](int i) { return create_call(1000 + i, "f" + std::to_string(i)); })));
+    ASSERT_TRUE(SyncGate::get().wait_entered(std::chrono::seconds(20)));
+    // The worker runs the first kMaxInFlightPerConnection (their files are there, answered
+    // from the worker by the other connection), then stops taking the connection's calls
+    // until replies go out: none can while the sync is held.
+    const std::string last = "f" + std::to_string(kMaxInFlightPerConnection - 1);
+    uint32_t st = 0;
+    for (int i = 0; i < 400 && !lookup(look, root_a_, last, &st); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(lookup(look, root_a_, last, &st)) << last << ": status " << st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const std::string next = "f" + std::to_string(kMaxInFlightPerConnection);
+    EXPECT_FALSE(lookup(look, root_a_, next, &st)) << next << " was created with the sync held";
+    EXPECT_EQ(st, kNfs3ErrNoEnt);
+
+    // Every call is answered once the disk moves again.
+    SyncGate::get().release();
+    int ok = 0;
+    for (int i = 0; i < kCalls; ++i) {
+        auto r = a.receive();
+        ASSERT_TRUE(r) << "reply " << i << " missing";
+        ok += status(r) == kNfs3Ok;
+    }
+    EXPECT_EQ(ok, kCalls);
+}
+
+TEST_F(NfsBlocking, AFloodOfStableWritesQueuesAtMostOneConnectionsWorth) {
+    RawRpc a(config_.nfs.port);
+    ASSERT_TRUE(a.connected());
+    auto big = lookup(a, root_a_, "big");
+    ASSERT_TRUE(big);
+    constexpr int kCalls = 3 * kMaxInFlightPerConnection;
+    ASSERT_TRUE(a.send_raw(pipelined(kCalls, [&](int i) {
+        std::vector<uint8_t> args;
+        XdrWriter w(args);
+        w.opaque(*big);
+        w.u64(static_cast<uint64_t>(i) * 4096);
+        w.u32(4096);
+        w.u32(2);  // FILE_SYNC
+        w.opaque(std::vector<uint8_t>(4096, 'w'));
+        return build_call(2000 + i, kNfsProgram, 3, kNfs3Write, args);
+    })));
     ASSERT_TRUE(SyncGate::get().wait_entered(std::chrono::seconds(20)));
     // Wait (bounded) until the worker has taken all it will take of the flood.
     NfsServer& nfs = server_->nfs();

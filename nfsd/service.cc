@@ -80,6 +80,27 @@ bool may_block(uint32_t proc) {
     return nfs3_is_non_idempotent(proc) || proc == kNfs3Commit;
 }
 
+// Calls that may run on the connection's loop with their wait for durability deferred
+// (store::Deferred): namespace operations and SETATTR. The store refuses, before changing
+// anything, those that would block on more than the commit log's sync (a copy-up, a cut, a
+// compaction); they run on the blocking pool like WRITE and COMMIT.
+bool may_defer(uint32_t proc) {
+    switch (proc) {
+        case kNfs3SetAttr:
+        case kNfs3Create:
+        case kNfs3MkDir:
+        case kNfs3SymLink:
+        case kNfs3MkNod:
+        case kNfs3Remove:
+        case kNfs3RmDir:
+        case kNfs3Rename:
+        case kNfs3Link:
+            return true;
+        default:
+            return false;
+    }
+}
+
 std::vector<uint8_t> run_sync(Nfs3Call& c) {
     const CallHeader& h = c.header;
     auto reply = new_reply(h.proc == kNfs3ReadDirPlus || h.proc == kNfs3ReadDir ? 8192 : 256);
@@ -414,6 +435,36 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     if (pooled) offload = offload_to_pool(req.replies, respond);
     const Cred cred = squash(h.cred, client->root_squash);
     const size_t max_io = req.udp ? kUdpMaxIo : kTcpMaxIo;
+    if (blocking && may_defer(h.proc) && (*view)->defers_durability()) {
+        // On this loop: the call is applied and logged here, and only its reply waits for
+        // the commit log's fdatasync, which completes it from the log's sync thread. A mutating
+        // call on the pool cost four thread crossings (pool, sync leader, waiter, loop), most
+        // of a storm's CPU per boot (bench/RESULTS.md).
+        store::Deferred deferred;
+        Nfs3Call c{h,        cred,   XdrReader(std::span(*req.record).subspan(h.args_offset)),
+                   **view,   *view,  req.record,
+                   req.loop, max_io, write_verifier_,
+                   {},       {},     traced};
+        std::vector<uint8_t> reply = run_sync(c);
+        if (!deferred.would_block()) {
+            if (!deferred.pending()) {
+                respond(std::move(reply));
+                return;
+            }
+            deferred.when_durable([replies = req.replies, respond, xid = h.xid,
+                                   reply = std::move(reply)](Result<void> durable) mutable {
+                // The commit log stopped (an fdatasync failed): nothing of this call is
+                // promised, and its reply must not say it was done. SYSTEM_ERR (RFC 5531 §9:
+                // the server failed for a reason of its own); the Linux client returns EIO.
+                Reply out = durable.ok() ? Reply(std::move(reply))
+                                         : Reply(accepted_reply(xid, AcceptStat::kSystemErr));
+                replies->post(
+                    [respond, out = std::move(out)]() mutable { respond(std::move(out)); });
+            });
+            return;
+        }
+        // Refused before it changed anything: run it where it may block.
+    }
     if (blocking) {
         // `traced` lives in the Responder the pool keeps until this has run.
         offload(
