@@ -419,6 +419,32 @@ TEST_F(CommitLogTest, UnderADeferredWhatWouldBlockIsRefusedAndChangesNothing) {
     EXPECT_EQ(view->getattr(f->id)->size, 1u);
 }
 
+TEST_F(CommitLogTest, UnderADeferredACallThatWouldCompactTheJournalIsRefused) {
+    std::unique_ptr<Store> store = open(Env::Default(), true, 2048);
+    std::shared_ptr<ClientView> view = *store->view(mac(1), "pi");
+    int refused_at = -1;
+    for (int i = 0; i < 500 && refused_at < 0; ++i) {
+        const std::string name = "d" + std::to_string(i);
+        Deferred d;
+        Result<NewObject> r = view->mkdir(view->root(), name, {}, {});
+        if (d.would_block()) {
+            refused_at = i;
+            EXPECT_FALSE(d.pending());
+            EXPECT_FALSE(exists(*view, "/" + name));
+            break;
+        }
+        ASSERT_TRUE(r.ok()) << r.message();
+        std::promise<bool> answered;
+        d.when_durable([&](Result<void> w) { answered.set_value(w.ok()); });
+        ASSERT_TRUE(answered.get_future().get());
+    }
+    // A 2 KiB journal takes a few records before the next one would compact it.
+    EXPECT_GT(refused_at, 1);
+    // Without a Deferred the same call runs (and compacts).
+    ASSERT_TRUE(view->mkdir(view->root(), "d" + std::to_string(refused_at), {}, {}).ok());
+    EXPECT_TRUE(exists(*view, "/d" + std::to_string(refused_at)));
+}
+
 TEST_F(CommitLogTest, DeferredCallsGetTheErrorWhenTheLogsSyncFails) {
     FaultEnv env(dir_.path());
     std::unique_ptr<Store> store = open(&env);

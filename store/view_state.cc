@@ -279,8 +279,11 @@ Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops, LoggedWr
     std::string record = encode_ops(ops);
     if (Deferred* d = deferring()) {
         // The compaction this record would start syncs files and the log's checkpoint: not on
-        // a thread that must not block. Nothing is changed yet.
-        if (journal_->bytes() + record.size() > std::max(compact_bytes_, 2 * snapshot_bytes_)) {
+        // a thread that must not block. Nothing is changed yet. The journal frames the record
+        // with its length (4 bytes) and checksum (8).
+        constexpr uint64_t kFrameBytes = 12;
+        if (journal_->bytes() + kFrameBytes + record.size() >
+            std::max(compact_bytes_, 2 * snapshot_bytes_)) {
             return would_block(*d);
         }
     }
