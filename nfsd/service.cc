@@ -80,27 +80,6 @@ bool may_block(uint32_t proc) {
     return nfs3_is_non_idempotent(proc) || proc == kNfs3Commit;
 }
 
-// Calls that may run on the connection's loop with their wait for durability deferred
-// (store::Deferred): namespace operations and SETATTR. The store refuses, before changing
-// anything, those that would block on more than the commit log's sync (a copy-up, a cut, a
-// compaction); they run on the blocking pool like WRITE and COMMIT.
-bool may_defer(uint32_t proc) {
-    switch (proc) {
-        case kNfs3SetAttr:
-        case kNfs3Create:
-        case kNfs3MkDir:
-        case kNfs3SymLink:
-        case kNfs3MkNod:
-        case kNfs3Remove:
-        case kNfs3RmDir:
-        case kNfs3Rename:
-        case kNfs3Link:
-            return true;
-        default:
-            return false;
-    }
-}
-
 std::vector<uint8_t> run_sync(Nfs3Call& c) {
     const CallHeader& h = c.header;
     auto reply = new_reply(h.proc == kNfs3ReadDirPlus || h.proc == kNfs3ReadDir ? 8192 : 256);
@@ -435,11 +414,13 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     if (pooled) offload = offload_to_pool(req.replies, respond);
     const Cred cred = squash(h.cred, client->root_squash);
     const size_t max_io = req.udp ? kUdpMaxIo : kTcpMaxIo;
-    if (blocking && may_defer(h.proc) && (*view)->defers_durability()) {
-        // On this loop: the call is applied and logged here, and only its reply waits for
-        // the commit log's fdatasync, which completes it from the log's sync thread. A mutating
-        // call on the pool cost four thread crossings (pool, sync leader, waiter, loop), most
-        // of a storm's CPU per boot (bench/RESULTS.md).
+    if (blocking && nfs3_is_non_idempotent(h.proc) && (*view)->defers_durability()) {
+        // A namespace operation or SETATTR runs on this loop: it is applied and logged here,
+        // and only its reply waits for the commit log's fdatasync, which completes it from the
+        // log's sync thread (store::Deferred). On the pool it cost four thread crossings
+        // (pool, sync leader, waiter, loop), most of a storm's CPU per boot (bench/RESULTS.md).
+        // The store refuses, before changing anything, what would block on more than that sync
+        // (a copy-up, a cut, a compaction); that runs on the pool, as WRITE and COMMIT do.
         store::Deferred deferred;
         Nfs3Call c{h,        cred,   XdrReader(std::span(*req.record).subspan(h.args_offset)),
                    **view,   *view,  req.record,
