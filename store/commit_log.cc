@@ -465,18 +465,23 @@ void CommitLog::stop_syncs() {
 void CommitLog::run_syncs() {
     MutexLock lock(mu_);
     for (;;) {
-        // Answer the waiters already covered (or failed), outside the lock, in their order.
-        // Records durable before the log failed stay promised.
+        // Answer the waiters already covered (or failed), outside the lock. Records durable
+        // before the log failed stay promised. Loops register their waiters in any order, so
+        // every waiter is looked at, not only the first.
         const bool failed = failed_.code() != std::error_code{};
         std::vector<std::pair<Done, Result<void>>> ready;
-        size_t n = 0;
-        for (; n < async_.size() && (failed || async_[n].first <= durable_); ++n) {
-            ready.emplace_back(std::move(async_[n].second), async_[n].first <= durable_
-                                                                ? Result<void>()
-                                                                : Result<void>(failed_));
+        std::vector<std::pair<uint64_t, Done>> later;
+        for (auto& [position, done] : async_) {
+            if (position <= durable_) {
+                ready.emplace_back(std::move(done), Result<void>());
+            } else if (failed) {
+                ready.emplace_back(std::move(done), Result<void>(failed_));
+            } else {
+                later.emplace_back(position, std::move(done));
+            }
         }
-        if (n > 0) {
-            async_.erase(async_.begin(), async_.begin() + static_cast<ptrdiff_t>(n));
+        async_ = std::move(later);
+        if (!ready.empty()) {
             lock.unlock();
             for (auto& [done, result] : ready) done(result);
             // What the callbacks hold (a view, a reply) goes before the lock is taken again.

@@ -163,7 +163,7 @@ class CommitLog {
     uint64_t checkpoint_syncs_ GUARDED_BY(mu_) = 0;
     bool stopping_ GUARDED_BY(mu_) = false;
     std::thread checkpointer_;
-    // when_durable()'s waiters, in the order they came (positions only grow).
+    // when_durable()'s waiters: their positions, and what to call.
     std::vector<std::pair<uint64_t, Done>> async_ GUARDED_BY(mu_);
     CondVar sync_cv_;
     bool stop_syncs_ GUARDED_BY(mu_) = false;
