@@ -401,21 +401,27 @@ Result<void> CommitLog::wait_durable(uint64_t position) {
             cv_.wait(lock);
             continue;
         }
-        lead_sync(lock);
+        const SyncTarget target = begin_sync();
+        lock.unlock();
+        const Result<void> r = sync_file(target);
+        lock.lock();
+        end_sync(target, r);
     }
     return {};
 }
 
-void CommitLog::lead_sync(MutexLock& lock) {
+CommitLog::SyncTarget CommitLog::begin_sync() {
     // The leader: one fdatasync for every record appended so far, by any client.
     syncing_ = true;
-    uint64_t target = appended_;
-    int fd = current_->fd;
-    std::filesystem::path path = current_->path;
-    lock.unlock();
+    return {appended_, current_->fd, current_->path};
+}
+
+Result<void> CommitLog::sync_file(const SyncTarget& target) {
     if (auto hook = Journal::global_sync_hook()) hook();
-    Result<void> r = env_.fdatasync(fd, path);
-    lock.lock();
+    return env_.fdatasync(target.fd, target.path);
+}
+
+void CommitLog::end_sync(const SyncTarget& target, const Result<void>& r) {
     syncing_ = false;
     ++syncs_;
     if (!r.ok()) {
@@ -424,7 +430,7 @@ void CommitLog::lead_sync(MutexLock& lock) {
         failed_ = r.failure();
         store_log().error("commit log stopped: {}", r.message());
     } else {
-        durable_ = std::max(durable_, target);
+        durable_ = std::max(durable_, target.position);
     }
     cv_.notify_all();
     // when_durable()'s waiters this sync covered are answered by the sync thread.
@@ -500,7 +506,11 @@ void CommitLog::run_syncs() {
             sync_cv_.wait(lock);
             continue;
         }
-        lead_sync(lock);
+        const SyncTarget target = begin_sync();
+        lock.unlock();
+        const Result<void> r = sync_file(target);
+        lock.lock();
+        end_sync(target, r);
     }
 }
 
