@@ -16,7 +16,6 @@ namespace {
 
 constexpr std::string_view kJournalMagic = "RFJRNL01";
 constexpr std::string_view kSnapshotMagic = "RFSNAP01";
-constexpr size_t kHeader = 12;  // u32 length + u64 checksum
 // A record larger than this is certainly garbage (a snapshot splits its state into records).
 constexpr uint32_t kMaxRecord = 64u << 20;
 
@@ -25,16 +24,17 @@ std::atomic<void (*)()> g_sync_hook{nullptr};
 }  // namespace
 
 std::optional<std::string_view> next_framed_record(std::string_view data, size_t& offset) {
-    if (offset > data.size() || data.size() - offset < kHeader) return std::nullopt;
-    Decoder d(data.substr(offset, kHeader));
+    if (offset > data.size() || data.size() - offset < kRecordFrameBytes) return std::nullopt;
+    Decoder d(data.substr(offset, kRecordFrameBytes));
     uint32_t length;
     uint64_t sum;
     (void)d.u32(length);
     (void)d.u64(sum);
-    if (length > kMaxRecord || length > data.size() - offset - kHeader) return std::nullopt;
-    std::string_view payload = data.substr(offset + kHeader, length);
+    if (length > kMaxRecord || length > data.size() - offset - kRecordFrameBytes)
+        return std::nullopt;
+    std::string_view payload = data.substr(offset + kRecordFrameBytes, length);
     if (XXH3_64bits(payload.data(), payload.size()) != sum) return std::nullopt;
-    offset += kHeader + length;
+    offset += kRecordFrameBytes + length;
     return payload;
 }
 

@@ -102,6 +102,8 @@ Result<bool> read_journal(Env& env, const std::filesystem::path& path, const Rec
 
 // One framed record: length, checksum, payload.
 std::string frame_record(std::string_view payload);
+// Bytes a frame adds before its payload: u32 length + u64 checksum.
+inline constexpr size_t kRecordFrameBytes = 12;
 // The payload of the framed record at `offset` of `data`, advancing `offset` past it; nullopt at
 // the end, or at a record that is short or whose checksum does not match.
 std::optional<std::string_view> next_framed_record(std::string_view data, size_t& offset);

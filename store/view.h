@@ -185,6 +185,10 @@ class ClientViewImpl final : public ClientView,
     Result<void> compact_locked();
     // Compacts once the journal holds compact_bytes_ and more than the last snapshot.
     void maybe_compact_locked();
+    // Whether a journal of `journal_bytes` is past that point.
+    bool compaction_due(uint64_t journal_bytes) const {
+        return journal_bytes > std::max(compact_bytes_, 2 * snapshot_bytes_);
+    }
     Result<void> sync_objects_dir() const;
     // Turns a failed file operation into the error NFS sees (ENOSPC stays, anything else is
     // EIO), logging its full message ("fdatasync <path>: ...") once, here.

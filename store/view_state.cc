@@ -279,11 +279,8 @@ Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops, LoggedWr
     std::string record = encode_ops(ops);
     if (Deferred* d = deferring()) {
         // The compaction this record would start syncs files and the log's checkpoint: not on
-        // a thread that must not block. Nothing is changed yet. The journal frames the record
-        // with its length (4 bytes) and checksum (8).
-        constexpr uint64_t kFrameBytes = 12;
-        if (journal_->bytes() + kFrameBytes + record.size() >
-            std::max(compact_bytes_, 2 * snapshot_bytes_)) {
+        // a thread that must not block. Nothing is changed yet.
+        if (compaction_due(journal_->bytes() + kRecordFrameBytes + record.size())) {
             return would_block(*d);
         }
     }
@@ -298,7 +295,7 @@ Result<uint64_t> ClientViewImpl::commit_ops(const std::vector<Op>& ops, LoggedWr
 }
 
 void ClientViewImpl::maybe_compact_locked() {
-    if (journal_->bytes() <= std::max(compact_bytes_, 2 * snapshot_bytes_)) return;
+    if (!compaction_due(journal_->bytes())) return;
     Result<void> r = compact_locked();
     if (!r.ok()) {
         store_log().warn("client {}: compaction failed: {}", mac_.to_string(), r.message());
