@@ -414,48 +414,48 @@ void Service::handle_nfs(const CallHeader& h, Request& req) {
     if (pooled) offload = offload_to_pool(req.replies, respond);
     const Cred cred = squash(h.cred, client->root_squash);
     const size_t max_io = req.udp ? kUdpMaxIo : kTcpMaxIo;
-    if (blocking && nfs3_is_non_idempotent(h.proc) && (*view)->defers_durability()) {
-        // A namespace operation or SETATTR runs on this loop: it is applied and logged here,
-        // and only its reply waits for the commit log's fdatasync, which completes it from the
-        // log's sync thread (store::Deferred). On the pool it cost four thread crossings
-        // (pool, sync leader, waiter, loop), most of a storm's CPU per boot (bench/RESULTS.md).
-        // The store refuses, before changing anything, what would block on more than that sync
-        // (a copy-up, a cut, a compaction); that runs on the pool, as WRITE and COMMIT do.
-        store::Deferred deferred;
-        Nfs3Call c{h,        cred,   XdrReader(std::span(*req.record).subspan(h.args_offset)),
-                   **view,   *view,  req.record,
-                   req.loop, max_io, write_verifier_,
-                   {},       {},     traced};
-        std::vector<uint8_t> reply = run_sync(c);
-        if (!deferred.would_block()) {
-            if (!deferred.pending()) {
-                respond(std::move(reply));
+    if (blocking) {
+        // The call run on its own, its reply returned rather than sent: on this loop or on the
+        // pool. `traced` lives in the Responder, which either keeps until this has run.
+        auto run_alone = [this, h, cred, view = *view, record = req.record, loop = req.loop, max_io,
+                          traced] {
+            Nfs3Call c{h,     cred,   XdrReader(std::span(*record).subspan(h.args_offset)),
+                       *view, view,   record,
+                       loop,  max_io, write_verifier_,
+                       {},    {},     traced};
+            return run_sync(c);
+        };
+        if (nfs3_is_non_idempotent(h.proc) && (*view)->defers_durability()) {
+            // A namespace operation or SETATTR runs on this loop: it is applied and logged
+            // here, and only its reply waits for the commit log's fdatasync, which completes it
+            // from the log's sync thread (store::Deferred). On the pool it cost four thread
+            // crossings (pool, sync leader, waiter, loop), most of a storm's CPU per boot
+            // (bench/RESULTS.md). The store refuses, before changing anything, what would block
+            // on more than that sync (a copy-up, a cut, a compaction); that runs on the pool, as
+            // WRITE and COMMIT do.
+            store::Deferred deferred;
+            std::vector<uint8_t> reply = run_alone();
+            if (!deferred.would_block()) {
+                if (!deferred.pending()) {
+                    respond(std::move(reply));
+                    return;
+                }
+                deferred.when_durable([replies = req.replies, respond, xid = h.xid,
+                                       reply = std::move(reply)](Result<void> durable) mutable {
+                    // The commit log stopped (an fdatasync failed): nothing of this call is
+                    // promised, and its reply must not say it was done. SYSTEM_ERR (RFC 5531
+                    // §9: the server failed for a reason of its own); the Linux client returns
+                    // EIO.
+                    Reply out = durable.ok() ? Reply(std::move(reply))
+                                             : Reply(accepted_reply(xid, AcceptStat::kSystemErr));
+                    replies->post(
+                        [respond, out = std::move(out)]() mutable { respond(std::move(out)); });
+                });
                 return;
             }
-            deferred.when_durable([replies = req.replies, respond, xid = h.xid,
-                                   reply = std::move(reply)](Result<void> durable) mutable {
-                // The commit log stopped (an fdatasync failed): nothing of this call is
-                // promised, and its reply must not say it was done. SYSTEM_ERR (RFC 5531 §9:
-                // the server failed for a reason of its own); the Linux client returns EIO.
-                Reply out = durable.ok() ? Reply(std::move(reply))
-                                         : Reply(accepted_reply(xid, AcceptStat::kSystemErr));
-                replies->post(
-                    [respond, out = std::move(out)]() mutable { respond(std::move(out)); });
-            });
-            return;
+            // Refused before it changed anything: run it where it may block.
         }
-        // Refused before it changed anything: run it where it may block.
-    }
-    if (blocking) {
-        // `traced` lives in the Responder the pool keeps until this has run.
-        offload(
-            [this, h, cred, view = *view, record = req.record, loop = req.loop, max_io, traced] {
-                Nfs3Call c{h,     cred,   XdrReader(std::span(*record).subspan(h.args_offset)),
-                           *view, view,   record,
-                           loop,  max_io, write_verifier_,
-                           {},    {},     traced};
-                return run_sync(c);
-            });
+        offload(std::move(run_alone));
         return;
     }
     Nfs3Call c{h,
