@@ -7,8 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "nfsd/mount.h"
@@ -16,6 +14,7 @@
 #include "nfsd/nfs3_xdr.h"
 #include "nfsd/testing.h"
 #include "store/journal.h"
+#include "store/sync_gate_test_util.h"
 
 namespace rootfarm::nfsd {
 namespace {
@@ -25,40 +24,7 @@ using namespace testing;
 constexpr const char* kOtherIp = "127.0.0.2";
 constexpr uint32_t kBig = 1u << 20;
 
-// Holds every journal sync until opened; counts the syncs that reached it.
-struct SyncGate {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool open = false;
-    int entered = 0;
-
-    static SyncGate& get() {
-        static SyncGate gate;
-        return gate;
-    }
-    static void hook() {
-        SyncGate& g = get();
-        std::unique_lock lock(g.mu);
-        ++g.entered;
-        g.cv.notify_all();
-        // Bounded, so a failing test cannot hang the server for good.
-        g.cv.wait_for(lock, std::chrono::seconds(60), [&] { return g.open; });
-    }
-    void close() {
-        std::lock_guard lock(mu);
-        open = false;
-        entered = 0;
-    }
-    void release() {
-        std::lock_guard lock(mu);
-        open = true;
-        cv.notify_all();
-    }
-    bool wait_entered(std::chrono::seconds timeout) {
-        std::unique_lock lock(mu);
-        return cv.wait_for(lock, timeout, [&] { return entered > 0; });
-    }
-};
+using store::testing::SyncGate;
 
 class NfsBlocking : public ::testing::Test {
   protected:

@@ -7,14 +7,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "store/fault_env_test_util.h"
 #include "store/journal.h"
+#include "store/sync_gate_test_util.h"
 #include "store/test_util.h"
 #include "store/view.h"
 
@@ -283,35 +282,6 @@ TEST_F(CommitLogTest, ASecondStoreOnTheSameStateDirectoryKeepsItsHandsOffTheLog)
     EXPECT_EQ(static_cast<ClientViewImpl&>(*v).journal_syncs(), 0u);
 }
 
-namespace deferred {
-
-// Holds every log sync until released (the journal's global sync hook runs inside each).
-std::mutex g_gate_mu;
-std::condition_variable g_gate_cv;
-bool g_gate_open = true;
-int g_gate_entered = 0;
-
-void gate_hook() {
-    std::unique_lock lock(g_gate_mu);
-    ++g_gate_entered;
-    g_gate_cv.notify_all();
-    g_gate_cv.wait_for(lock, std::chrono::seconds(30), [] { return g_gate_open; });
-}
-void close_gate() {
-    std::lock_guard lock(g_gate_mu);
-    g_gate_open = false;
-    g_gate_entered = 0;
-}
-void open_gate() {
-    std::lock_guard lock(g_gate_mu);
-    g_gate_open = true;
-    g_gate_cv.notify_all();
-}
-bool gate_entered() {
-    std::unique_lock lock(g_gate_mu);
-    return g_gate_cv.wait_for(lock, std::chrono::seconds(10), [] { return g_gate_entered > 0; });
-}
-
 // Regular files under every client's objects/ (the data files).
 size_t data_files(const std::filesystem::path& state) {
     size_t n = 0;
@@ -324,24 +294,11 @@ size_t data_files(const std::filesystem::path& state) {
     return n;
 }
 
-struct GateGuard {
-    GateGuard() {
-        close_gate();
-        Journal::set_global_sync_hook(&gate_hook);
-    }
-    ~GateGuard() {
-        open_gate();
-        Journal::set_global_sync_hook(nullptr);
-    }
-};
-
-}  // namespace deferred
-
 TEST_F(CommitLogTest, ADeferredMutationIsAnsweredOnlyOnceTheSyncThatCoversItIsDone) {
     std::unique_ptr<Store> store = open(Env::Default());
     std::shared_ptr<ClientView> view = *store->view(mac(1), "pi");
     ASSERT_TRUE(view->defers_durability());
-    deferred::GateGuard gate;
+    HeldSyncs held;
     std::promise<bool> answered;
     std::future<bool> answer = answered.get_future();
     {
@@ -353,9 +310,9 @@ TEST_F(CommitLogTest, ADeferredMutationIsAnsweredOnlyOnceTheSyncThatCoversItIsDo
     }
     // Applied at once (the next call sees it), answered only after the log's sync.
     EXPECT_TRUE(exists(*view, "/a"));
-    ASSERT_TRUE(deferred::gate_entered());
+    ASSERT_TRUE(SyncGate::get().wait_entered(std::chrono::seconds(10)));
     EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
-    deferred::open_gate();
+    SyncGate::get().release();
     ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     EXPECT_TRUE(answer.get());
 }
@@ -366,9 +323,9 @@ TEST_F(CommitLogTest, ADeferredRemoveDropsTheDataFileOnlyOnceTheRemovalIsDurable
     Result<NewObject> f = view->create(view->root(), "f", {});
     ASSERT_TRUE(f.ok());
     ASSERT_TRUE(write_at(*view, f->id, 0, "data").ok());
-    const size_t before = deferred::data_files(state());
+    const size_t before = data_files(state());
     ASSERT_GE(before, 1u);
-    deferred::GateGuard gate;
+    HeldSyncs held;
     std::promise<bool> answered;
     std::future<bool> answer = answered.get_future();
     {
@@ -376,15 +333,15 @@ TEST_F(CommitLogTest, ADeferredRemoveDropsTheDataFileOnlyOnceTheRemovalIsDurable
         ASSERT_TRUE(view->remove(view->root(), "f").ok());
         d.when_durable([&](Result<void> r) { answered.set_value(r.ok()); });
     }
-    ASSERT_TRUE(deferred::gate_entered());
+    ASSERT_TRUE(SyncGate::get().wait_entered(std::chrono::seconds(10)));
     // Gone from the view, but its data stays until the removal is durable: a crash now
     // replays a journal where the file still exists, and it must still have its bytes.
     EXPECT_FALSE(exists(*view, "/f"));
-    EXPECT_EQ(deferred::data_files(state()), before);
-    deferred::open_gate();
+    EXPECT_EQ(data_files(state()), before);
+    SyncGate::get().release();
     ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     EXPECT_TRUE(answer.get());
-    EXPECT_EQ(deferred::data_files(state()), before - 1);
+    EXPECT_EQ(data_files(state()), before - 1);
 }
 
 TEST_F(CommitLogTest, UnderADeferredWhatWouldBlockIsRefusedAndChangesNothing) {
