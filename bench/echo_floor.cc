@@ -1,5 +1,6 @@
 #include "bench/echo_floor.h"
 
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -7,6 +8,8 @@
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include "bench/rpc_wire.h"
 
 namespace rootfarm::bench {
 
@@ -74,20 +77,18 @@ void echo_serve(int listen_fd, EchoSizes sizes) {
 
 Result<uint64_t> echo_micro(Ipv4 source, const sockaddr_in& server, EchoSizes sizes,
                             double seconds) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return errno_error(errno);
+    Result<int> connected = tcp_connect(source, server, 0);
+    if (!connected) return connected.error();
+    const int fd = *connected;
     auto fail = [fd](int err) -> Result<uint64_t> {
         ::close(fd);
         return errno_error(err);
     };
+    // Blocking from here, each wait bounded.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     const timeval bound{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
-    const sockaddr_in from = make_sockaddr(source, 0);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0) return fail(errno);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0) {
-        return fail(errno);
-    }
     no_delay(fd);
     std::vector<uint8_t> call(sizes.call, 0), reply(sizes.reply);
     uint64_t done = 0;
