@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "dhcpd/test_packets.h"
+#include "store/test_util.h"
 
 namespace rootfarm::dhcpd {
 namespace {
@@ -53,8 +54,7 @@ class ResponderTest : public ::testing::Test {
         auto settings = make_settings(config_, std::nullopt);
         ASSERT_TRUE(settings.ok());
         // The owner keeps its lease file there (this test's leases are its own table).
-        config_.state_dir = std::filesystem::temp_directory_path() /
-                            ("rootfarm-responder-" + std::to_string(::getpid()));
+        config_.state_dir = state_.path();
         clients_ = std::make_unique<Clients>(config_, nullptr);
         responder_ = std::make_unique<Responder>(*settings, *clients_, leases_);
     }
@@ -97,6 +97,7 @@ class ResponderTest : public ::testing::Test {
     }
     static std::vector<uint8_t> end(Bytes b) { return b.u8(255).pad_to(300).take(); }
 
+    store::testing::TempDir state_;
     Config config_;
     LeaseTable leases_;
     std::unique_ptr<Clients> clients_;

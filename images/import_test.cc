@@ -142,9 +142,11 @@ struct Fixture {
     }
 };
 
+// Built on first use and removed at exit: each test runs in a process of its own (ctest), and
+// a fixture that outlived its process would leave its ~80 MiB disk image behind.
 Fixture& fixture() {
-    static Fixture* f = new Fixture();
-    return *f;
+    static Fixture f;
+    return f;
 }
 
 Config config_in(const TempDir& dir) {
