@@ -401,27 +401,23 @@ Result<void> CommitLog::wait_durable(uint64_t position) {
             cv_.wait(lock);
             continue;
         }
-        const SyncTarget target = begin_sync();
-        lock.unlock();
-        const Result<void> r = sync_file(target);
-        lock.lock();
-        end_sync(target, r);
+        lead_sync();
     }
     return {};
 }
 
-CommitLog::SyncTarget CommitLog::begin_sync() {
-    // The leader: one fdatasync for every record appended so far, by any client.
+void CommitLog::lead_sync() {
+    // The leader: one fdatasync for every record appended so far, by any client. mu_ is let
+    // go around the fdatasync so appends go on meanwhile; the caller's MutexLock holds it
+    // again when this returns.
     syncing_ = true;
-    return {appended_, current_->fd, current_->path};
-}
-
-Result<void> CommitLog::sync_file(const SyncTarget& target) {
+    const uint64_t position = appended_;
+    const int fd = current_->fd;
+    const std::filesystem::path path = current_->path;
+    mu_.unlock();
     if (auto hook = Journal::global_sync_hook()) hook();
-    return env_.fdatasync(target.fd, target.path);
-}
-
-void CommitLog::end_sync(const SyncTarget& target, const Result<void>& r) {
+    const Result<void> r = env_.fdatasync(fd, path);
+    mu_.lock();
     syncing_ = false;
     ++syncs_;
     if (!r.ok()) {
@@ -430,7 +426,7 @@ void CommitLog::end_sync(const SyncTarget& target, const Result<void>& r) {
         failed_ = r.failure();
         store_log().error("commit log stopped: {}", r.message());
     } else {
-        durable_ = std::max(durable_, target.position);
+        durable_ = std::max(durable_, position);
     }
     cv_.notify_all();
     // when_durable()'s waiters this sync covered are answered by the sync thread.
@@ -506,11 +502,7 @@ void CommitLog::run_syncs() {
             sync_cv_.wait(lock);
             continue;
         }
-        const SyncTarget target = begin_sync();
-        lock.unlock();
-        const Result<void> r = sync_file(target);
-        lock.lock();
-        end_sync(target, r);
+        lead_sync();
     }
 }
 

@@ -138,17 +138,9 @@ class CommitLog {
     // Writes `record` at the end of the current file.
     Result<void> append_locked(std::string_view record) REQUIRES(mu_);
     // One fdatasync for every record appended so far, led by the caller while no sync is
-    // under way: begin_sync() (mu_ held) takes the lead and says what to sync, sync_file() runs
-    // with mu_ released, end_sync() (mu_ held again) records the outcome and wakes the waiters
-    // of both kinds.
-    struct SyncTarget {
-        uint64_t position;
-        int fd;
-        std::filesystem::path path;
-    };
-    SyncTarget begin_sync() REQUIRES(mu_);
-    Result<void> sync_file(const SyncTarget& target);
-    void end_sync(const SyncTarget& target, const Result<void>& r) REQUIRES(mu_);
+    // under way (mu_ released around it); records the outcome and wakes the waiters of both
+    // kinds.
+    void lead_sync() REQUIRES(mu_);
     void run_checkpoints();
     // The sync thread: syncs for when_durable()'s waiters and calls them.
     void run_syncs();
